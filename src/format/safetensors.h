@@ -2,11 +2,13 @@
 // Format: u64 little-endian header length N, N bytes of JSON header, then the data section.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/mapped_file.h"
@@ -86,6 +88,11 @@ struct TensorSpec {
   DType dtype;
   Shape shape;
 };
+
+// The header JSON the writer emits for `specs` laid out back to back in the given order (padded with spaces to a
+// multiple of 8 bytes, as the reference implementation does).
+std::string safetensors_header_json(const std::vector<TensorSpec>& specs,
+                                    const std::map<std::string, std::string>& metadata);
 
 // Streaming writer: the header is written first, then tensors are appended one at a time in the order given,
 // so files larger than RAM can be written. Tensor bytes may come in several chunks.
