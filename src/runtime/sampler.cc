@@ -1,0 +1,292 @@
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "core/error.h"
+
+namespace banyan {
+
+namespace {
+
+constexpr int32_t kMaxTopLogprobs = 20;  // OpenAI's limit
+// Below this temperature the tempered distribution is a point mass in fp32 anyway (vLLM uses the same cut-off);
+// treating it as greedy avoids logits / T overflowing to infinity.
+constexpr float kGreedyBelowTemperature = 1e-5f;
+
+// splitmix64's finaliser: a bijective 64-bit mix with good avalanche, enough for a counter-based stream.
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Higher value first; equal values → lower token id first, so every selection is deterministic.
+bool ranks_before(float a_value, int32_t a_token, float b_value, int32_t b_token) {
+  return a_value > b_value || (a_value == b_value && a_token < b_token);
+}
+
+}  // namespace
+
+void validate_sampling_params(const SamplingParams& p) {
+  BANYAN_CHECK(std::isfinite(p.temperature) && p.temperature >= 0.0f,
+               "sampling: temperature must be a finite number >= 0, got {}", p.temperature);
+  BANYAN_CHECK(p.top_k >= -1, "sampling: top_k must be >= 0 (0 or -1 disables it), got {}", p.top_k);
+  BANYAN_CHECK(p.top_p > 0.0f && p.top_p <= 1.0f, "sampling: top_p must be in (0, 1], got {}", p.top_p);
+  BANYAN_CHECK(p.min_p >= 0.0f && p.min_p <= 1.0f, "sampling: min_p must be in [0, 1], got {}", p.min_p);
+  BANYAN_CHECK(std::isfinite(p.repetition_penalty) && p.repetition_penalty > 0.0f,
+               "sampling: repetition_penalty must be > 0, got {}", p.repetition_penalty);
+  BANYAN_CHECK(p.presence_penalty >= -2.0f && p.presence_penalty <= 2.0f,
+               "sampling: presence_penalty must be in [-2, 2], got {}", p.presence_penalty);
+  BANYAN_CHECK(p.frequency_penalty >= -2.0f && p.frequency_penalty <= 2.0f,
+               "sampling: frequency_penalty must be in [-2, 2], got {}", p.frequency_penalty);
+  BANYAN_CHECK(p.top_logprobs >= 0 && p.top_logprobs <= kMaxTopLogprobs,
+               "sampling: top_logprobs must be in [0, {}], got {}", kMaxTopLogprobs, p.top_logprobs);
+  BANYAN_CHECK(p.top_logprobs == 0 || p.logprobs, "sampling: top_logprobs ({}) needs logprobs enabled",
+               p.top_logprobs);
+}
+
+Sampler::Sampler(const SamplingParams& params) : params_(params) {
+  validate_sampling_params(params_);
+  if (params_.seed) {
+    seed_ = *params_.seed;
+  } else {
+    std::random_device device;
+    seed_ = (uint64_t{device()} << 32) ^ device();
+  }
+}
+
+double Sampler::uniform_for_step(uint64_t seed, uint64_t step) {
+  const uint64_t bits = mix64(mix64(seed) ^ (step * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull));
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;  // 53 random bits → [0, 1)
+}
+
+void Sampler::sample(std::span<const float> logits, std::span<const int32_t> prompt,
+                     std::span<const int32_t> generated, SampleResult& out) {
+  const size_t vocab = logits.size();
+  BANYAN_CHECK(vocab > 0, "sampler: empty logits");
+  BANYAN_CHECK(vocab <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
+               "sampler: vocabulary of {} entries is too large", vocab);
+  if (work_logits_.size() != vocab) {  // warm-up: size every scratch buffer once per vocabulary size
+    work_logits_.resize(vocab);
+    candidates_.resize(vocab);
+    counts_.assign(vocab, 0);
+    seen_.assign(vocab, 0);
+    touched_.clear();
+    touched_.reserve(vocab);
+  }
+  // Branch-free scan (vectorisable); the offending token is looked up only on failure.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  bool bad = false;
+  float best = -kInf;
+  for (size_t i = 0; i < vocab; ++i) {
+    const float x = logits[i];
+    bad |= (x != x) | (x == kInf);
+    best = std::max(best, x);
+    work_logits_[i] = x;
+  }
+  if (bad) [[unlikely]] {
+    for (size_t i = 0; i < vocab; ++i)
+      if (std::isnan(logits[i]) || logits[i] == kInf) fail("sampler: logit of token {} is {}", i, logits[i]);
+  }
+  BANYAN_CHECK(best != -kInf, "sampler: every logit is -inf; no token can be sampled");
+
+  apply_penalties(prompt, generated);
+  out.token = params_.temperature < kGreedyBelowTemperature ? pick_greedy() : pick_random(generated.size());
+
+  out.top_logprobs.clear();
+  if (params_.logprobs) {
+    if (out.top_logprobs.capacity() < kMaxTopLogprobs) out.top_logprobs.reserve(kMaxTopLogprobs);
+    fill_logprobs(logits, out);
+  } else {
+    out.logprob = std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+void Sampler::apply_penalties(std::span<const int32_t> prompt, std::span<const int32_t> generated) {
+  const bool repetition = params_.repetition_penalty != 1.0f;
+  const bool additive = params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f;
+  if (!repetition && !additive) return;
+  const auto vocab = static_cast<int64_t>(work_logits_.size());
+  auto note = [&](int32_t token, const char* where, size_t index) {
+    if (token < 0 || token >= vocab) [[unlikely]] {
+      // Leave the scratch arrays clean before reporting: the Sampler stays usable after an error.
+      for (int32_t t : touched_) counts_[t] = 0, seen_[t] = 0;
+      touched_.clear();
+      fail("sampler: {} token #{} is {}, outside the vocabulary of {}", where, index, token, vocab);
+    }
+    if (!seen_[token]) {
+      seen_[token] = 1;
+      touched_.push_back(token);
+    }
+  };
+  if (repetition) {
+    for (size_t i = 0; i < prompt.size(); ++i) note(prompt[i], "prompt", i);
+  }
+  for (size_t i = 0; i < generated.size(); ++i) {
+    note(generated[i], "generated", i);
+    ++counts_[generated[i]];
+  }
+  for (int32_t t : touched_) {
+    float& x = work_logits_[t];
+    if (repetition) x = x > 0.0f ? x / params_.repetition_penalty : x * params_.repetition_penalty;
+    if (counts_[t] > 0)
+      x -= static_cast<float>(counts_[t]) * params_.frequency_penalty + params_.presence_penalty;
+    counts_[t] = 0;
+    seen_[t] = 0;
+  }
+  touched_.clear();
+}
+
+int32_t Sampler::pick_greedy() const {
+  // std::max_element returns the first maximum, i.e. the lowest id among ties.
+  return static_cast<int32_t>(std::max_element(work_logits_.begin(), work_logits_.end()) - work_logits_.begin());
+}
+
+bool Sampler::candidate_ranks_before(const Candidate& a, const Candidate& b) {
+  return ranks_before(a.value, a.token, b.value, b.token);
+}
+
+// Fills candidates_[0, n) with the tempered logits of the k best tokens (or all tokens when top-k is off); returns n.
+size_t Sampler::select_top_k(float inv_temperature) {
+  const size_t vocab = work_logits_.size();
+  const bool top_k_on = params_.top_k > 0 && static_cast<size_t>(params_.top_k) < vocab;
+  const size_t k = top_k_on ? static_cast<size_t>(params_.top_k) : vocab;
+  auto first = candidates_.begin();
+  if (top_k_on && k * 16 <= vocab) {
+    // Small k: one scan with a k-heap whose front is the worst kept token; most tokens cost one comparison.
+    // Scanning ids upwards with a strict comparison keeps the lower id among equal logits.
+    for (size_t i = 0; i < k; ++i) candidates_[i] = {work_logits_[i], static_cast<int32_t>(i)};
+    std::make_heap(first, first + k, candidate_ranks_before);
+    for (size_t i = k; i < vocab; ++i) {
+      if (work_logits_[i] > candidates_[0].value) {
+        std::pop_heap(first, first + k, candidate_ranks_before);
+        candidates_[k - 1] = {work_logits_[i], static_cast<int32_t>(i)};
+        std::push_heap(first, first + k, candidate_ranks_before);
+      }
+    }
+    for (size_t i = 0; i < k; ++i) candidates_[i].value *= inv_temperature;
+    return k;
+  }
+  for (size_t i = 0; i < vocab; ++i) candidates_[i] = {work_logits_[i] * inv_temperature, static_cast<int32_t>(i)};
+  if (top_k_on) std::nth_element(first, first + k, first + vocab, candidate_ranks_before);
+  return k;
+}
+
+// Top-p on candidates_[0, n) whose values are softmax numerators exp(scaled logit - max) summing to `total`:
+// moves the smallest set of most probable tokens with mass >= top_p to the front and returns its size.
+size_t Sampler::keep_nucleus(size_t n, float max_scaled_logit, float inv_temperature, double total) {
+  // A histogram over the distance below the best logit (half-nat buckets) bounds the nucleus in one pass, so only
+  // tokens that can be in it are partitioned and sorted, not the whole vocabulary.
+  constexpr size_t kBuckets = 64;
+  const auto bucket_of = [&](int32_t token) {
+    const float below = max_scaled_logit - work_logits_[token] * inv_temperature;  // same expression as the fill
+    return below < static_cast<float>(kBuckets) * 0.5f ? static_cast<size_t>(below * 2.0f) : kBuckets - 1;
+  };
+  std::array<double, kBuckets> mass{};
+  for (size_t i = 0; i < n; ++i) mass[std::min(bucket_of(candidates_[i].token), kBuckets - 1)] += candidates_[i].value;
+  const double target = static_cast<double>(params_.top_p) * total;
+  size_t last_bucket = kBuckets - 1;
+  double cumulative = 0.0;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    if ((cumulative += mass[b]) >= target) {
+      last_bucket = b;
+      break;
+    }
+  }
+  auto first = candidates_.begin();
+  n = static_cast<size_t>(std::partition(first, first + n, [&](const Candidate& c) {
+                            return std::min(bucket_of(c.token), kBuckets - 1) <= last_bucket;
+                          }) - first);
+
+  // Sort only as much of the head as the nucleus needs: grow the sorted prefix geometrically.
+  double head_mass = 0.0;
+  size_t sorted = 0;
+  size_t end = std::min<size_t>(n, 64);
+  while (true) {
+    if (end < n) std::nth_element(first + sorted, first + end, first + n, candidate_ranks_before);
+    std::sort(first + sorted, first + end, candidate_ranks_before);
+    for (size_t i = sorted; i < end; ++i) {
+      if ((head_mass += candidates_[i].value) >= target) return i + 1;
+    }
+    if (end == n) return n;  // rounding left the set just short of the target: keep all of it
+    sorted = end;
+    end = std::min(n, end * 4);
+  }
+}
+
+int32_t Sampler::pick_random(uint64_t step) {
+  const float inv_temperature = 1.0f / params_.temperature;
+  size_t n = select_top_k(inv_temperature);
+
+  // Softmax numerators relative to the best logit (which top-k always keeps), so the best has value 1.
+  float max_value = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n; ++i) max_value = std::max(max_value, candidates_[i].value);
+  BANYAN_CHECK(std::isfinite(max_value), "sampler: the best logit is {} after penalties and temperature {}",
+               max_value, params_.temperature);
+  double total = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    candidates_[i].value = std::exp(candidates_[i].value - max_value);
+    total += candidates_[i].value;
+  }
+
+  if (params_.top_p < 1.0f) n = keep_nucleus(n, max_value, inv_temperature, total);
+
+  auto first = candidates_.begin();
+  if (params_.min_p > 0.0f) {
+    float best = 0.0f;
+    for (size_t i = 0; i < n; ++i) best = std::max(best, candidates_[i].value);
+    const float threshold = params_.min_p * best;
+    n = static_cast<size_t>(
+        std::remove_if(first, first + n, [&](const Candidate& c) { return c.value < threshold; }) - first);
+  }
+
+  double kept = 0.0;
+  for (size_t i = 0; i < n; ++i) kept += candidates_[i].value;
+  const double r = uniform_for_step(seed_, step) * kept;
+  double cumulative = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    cumulative += candidates_[i].value;
+    if (r < cumulative) return candidates_[i].token;
+  }
+  // r is < kept by construction; rounding can only leave us here at the very end. Take the last non-zero one.
+  for (size_t i = n; i-- > 0;)
+    if (candidates_[i].value > 0.0f) return candidates_[i].token;
+  return candidates_[0].token;
+}
+
+void Sampler::fill_logprobs(std::span<const float> logits, SampleResult& out) const {
+  float max_logit = -std::numeric_limits<float>::infinity();
+  for (float x : logits) max_logit = std::max(max_logit, x);
+  double sum = 0.0;
+  for (float x : logits) sum += std::exp(x - max_logit);  // float exp, double sum: fast and accurate enough
+  const double log_normaliser = max_logit + std::log(sum);
+  out.logprob = static_cast<float>(logits[out.token] - log_normaliser);
+
+  const auto n = static_cast<size_t>(params_.top_logprobs);
+  if (n == 0) return;
+  // A heap of the best n seen so far whose front is the worst of them.
+  auto& heap = out.top_logprobs;
+  const auto better = [](const TokenLogprob& a, const TokenLogprob& b) {
+    return ranks_before(a.logprob, a.token, b.logprob, b.token);
+  };
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const TokenLogprob entry{static_cast<int32_t>(i), logits[i]};
+    if (heap.size() < n) {
+      heap.push_back(entry);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(entry, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = entry;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), better);  // best first
+  for (auto& e : heap) e.logprob = static_cast<float>(e.logprob - log_normaliser);
+}
+
+}  // namespace banyan

@@ -1,0 +1,114 @@
+// Token sampling from one position's logits: penalties, temperature, top-k, top-p, min-p, seeded draw,
+// chosen-token logprob and top-n alternatives.
+//
+// Order of operations (vLLM / llama.cpp conventions, fixed and documented so results are reproducible):
+//   1. penalties on a copy of the logits:
+//        repetition (HF/llama.cpp): for every distinct token in prompt ∪ generated, a positive logit is divided by
+//          the penalty and a negative one multiplied by it;
+//        frequency and presence (OpenAI): for every distinct token generated so far (not the prompt),
+//          logit -= count * frequency_penalty + presence_penalty;
+//   2. temperature < 1e-5 (0 in practice) → greedy: argmax of the penalised logits (ties → lowest token id); steps 3–7 skipped;
+//   3. logits / temperature;
+//   4. top-k: keep the k highest logits (ties → lower token id first);
+//   5. top-p: softmax over what is left; keep the smallest set of most probable tokens whose mass is ≥ top_p;
+//   6. min-p: keep tokens whose probability is ≥ min_p × the highest probability;
+//   7. draw one token from the kept tokens, proportionally to their probabilities.
+//
+// Randomness: the draw for the i-th generated token is a pure function of (seed, i) (a counter-based hash), so a
+// request is reproducible whatever else is batched with it, and a forked or resumed sequence continues the same
+// stream. No global state.
+//
+// Logprobs follow OpenAI/vLLM's default: they are the log-softmax of the RAW model logits (before penalties,
+// temperature and truncation), i.e. the log-probability under the model's own distribution. They are computed
+// only when `logprobs` is set (the chosen token's logprob is NaN otherwise).
+//
+// A Sampler owns its scratch buffers: after the first call for a vocabulary size, sample() does not allocate.
+// One Sampler serves one sequence at a time; it is not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace banyan {
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0 = greedy
+  int32_t top_k = 0;                // 0 or -1 = disabled
+  float top_p = 1.0f;               // (0, 1]; 1 = disabled
+  float min_p = 0.0f;               // [0, 1]; 0 = disabled
+  float repetition_penalty = 1.0f;  // > 0; 1 = disabled
+  float presence_penalty = 0.0f;    // [-2, 2]
+  float frequency_penalty = 0.0f;   // [-2, 2]
+  std::optional<uint64_t> seed;     // nullopt → a random seed chosen when the Sampler is made
+  bool logprobs = false;            // return the chosen token's logprob
+  int32_t top_logprobs = 0;         // [0, 20]: also return this many most likely tokens (needs logprobs)
+};
+
+// Throws banyan::Error naming the first bad field (the server maps it to HTTP 400).
+void validate_sampling_params(const SamplingParams& params);
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+struct SampleResult {
+  int32_t token = 0;
+  float logprob = 0.0f;                   // NaN unless params.logprobs
+  std::vector<TokenLogprob> top_logprobs; // most likely first (ties → lower id); size = params.top_logprobs
+};
+
+class Sampler {
+ public:
+  // Validates params. A missing seed is replaced by one from std::random_device (see seed()).
+  explicit Sampler(const SamplingParams& params);
+
+  const SamplingParams& params() const { return params_; }
+  uint64_t seed() const { return seed_; }
+
+  // Picks the next token. `logits` holds one fp32 value per vocabulary entry. `prompt` and `generated` are the
+  // sequence's tokens so far (prompt for the repetition penalty only; generated for all penalties, and its length is
+  // the draw index). Token ids outside the vocabulary in the history are an error. `out` is overwritten; its
+  // top_logprobs vector is reused so a caller that keeps `out` across calls never allocates.
+  void sample(std::span<const float> logits, std::span<const int32_t> prompt, std::span<const int32_t> generated,
+              SampleResult& out);
+
+  SampleResult sample(std::span<const float> logits, std::span<const int32_t> prompt,
+                      std::span<const int32_t> generated) {
+    SampleResult out;
+    sample(logits, prompt, generated, out);
+    return out;
+  }
+
+  // The penalised logits of the last sample() call (step 1 above); exposed for tests and debugging.
+  std::span<const float> penalized_logits() const { return work_logits_; }
+
+  // The uniform number in [0, 1) used for the draw at index `step` of this seed (exposed for tests).
+  static double uniform_for_step(uint64_t seed, uint64_t step);
+
+ private:
+  struct Candidate {
+    float value;  // logit / temperature, then probability (unnormalised)
+    int32_t token;
+  };
+
+  void apply_penalties(std::span<const int32_t> prompt, std::span<const int32_t> generated);
+  int32_t pick_greedy() const;
+  static bool candidate_ranks_before(const Candidate& a, const Candidate& b);
+  int32_t pick_random(uint64_t step);
+  size_t select_top_k(float inv_temperature);
+  size_t keep_nucleus(size_t n, float max_scaled_logit, float inv_temperature, double total);
+  void fill_logprobs(std::span<const float> logits, SampleResult& out) const;
+
+  SamplingParams params_;
+  uint64_t seed_ = 0;
+  std::vector<float> work_logits_;
+  std::vector<Candidate> candidates_;
+  std::vector<int32_t> counts_;   // per token: occurrences in `generated` (scratch, zero between calls)
+  std::vector<uint8_t> seen_;     // per token: appears in prompt ∪ generated (scratch, zero between calls)
+  std::vector<int32_t> touched_;  // tokens whose counts_/seen_ entries must be reset
+};
+
+}  // namespace banyan
