@@ -1,0 +1,66 @@
+// Expert plans: which routed experts each node holds in each MoE layer.
+//
+// Schemes (E experts per layer, N nodes, R = --replicate, K = --experts-per-node):
+//  contiguous  node g holds [g·E/N, (g+1)·E/N). E must be divisible by N. Needs no profiles unless R > 0.
+//  clustered   calibration documents are clustered (cosine k-means, k-means++ seeding, restarts) on their router
+//              profiles (mean probabilities of every MoE layer, concatenated) into N session clusters; node g
+//              serves cluster g. Per layer, experts are split disjointly into N groups of E/N: every
+//              (cluster, expert) pair is scored by the cluster's preference ratio m_c[e] / m[e] (cluster mean over
+//              the overall mean of the selection criterion), and pairs are taken greedily, best ratio first,
+//              while the cluster has room and the expert is free.
+//  budget      node g keeps its cluster's K experts with the highest m_c[e] (overlap between nodes allowed).
+// Replicas (R > 0, needs profiles): the R experts of each layer with the highest mean criterion over all
+// documents ("hot"). contiguous/clustered: ADDED on top of the disjoint group; since a hot expert may already be
+// in a node's group, every node is then filled up to the largest node's count with the experts it prefers most
+// among those it lacks (clustered: highest m_c; contiguous: highest overall mean), so all nodes hold the same
+// count. budget: hot experts count WITHIN K (R ≤ K), the rest is the cluster's top by m_c.
+// The selection criterion is the profiles' mean router probability by default (each (doc, layer) row
+// normalised to sum 1, so every document weighs the same); counts / topk_mass / out_norm may be chosen instead.
+// Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "plan/plan_file.h"
+#include "plan/profiles.h"
+
+namespace banyan {
+
+enum class Scheme { Contiguous, Clustered, Budget };
+std::optional<Scheme> parse_scheme(std::string_view name);
+std::string_view scheme_name(Scheme s);
+
+enum class Criterion { Probs, Counts, TopkMass, OutNorm };
+std::optional<Criterion> parse_criterion(std::string_view name);
+std::string_view criterion_name(Criterion c);
+
+struct PlanOptions {
+  int nodes = 2;
+  Scheme scheme = Scheme::Contiguous;
+  int64_t experts_per_node = 0;  // budget only (K)
+  int64_t replicate = 0;         // R
+  uint64_t seed = 0;             // k-means seeding
+  int restarts = 10;             // k-means restarts
+  Criterion criterion = Criterion::Probs;
+};
+
+// What the plan needs to know about the model (from ModelSpec + Checkpoint, filled by the caller).
+struct PlanModel {
+  std::string source_path;
+  std::string source_sha256;
+  std::string family;
+  int64_t num_layers = 0;
+  std::vector<int> moe_layers;
+  int64_t num_experts = 0;
+  int64_t top_k = 0;
+};
+
+// Builds a validated plan. `profiles` may be null for contiguous without replicas; when given it must come from
+// the same model (source hash) and shape. `profiles_path` is recorded in the plan's calibration summary.
+// With profiles, every node gets a predicted quality; contiguous nodes are credited with the documents they
+// capture best (argmax of the metric), clustered/budget nodes with their cluster's documents.
+Plan make_plan(const PlanModel& model, const PlanOptions& options, const Profiles* profiles,
+               const std::string& profiles_path = "");
+
+}  // namespace banyan

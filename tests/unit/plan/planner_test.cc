@@ -1,0 +1,207 @@
+#include "plan/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.h"
+#include "plan/predicted_quality.h"
+#include "synthetic_profiles.h"
+
+using namespace banyan;
+using banyan::test::make_grouped_profiles;
+
+namespace {
+
+PlanModel model(int experts, int layers) {
+  PlanModel m;
+  m.source_path = "/models/x";
+  m.source_sha256 = "abc123";
+  m.family = "qwen3_moe";
+  m.num_layers = layers;
+  for (int l = 0; l < layers; ++l) m.moe_layers.push_back(l);
+  m.num_experts = experts;
+  m.top_k = 2;
+  return m;
+}
+
+std::vector<int> range(int a, int b) {
+  std::vector<int> v;
+  for (int i = a; i < b; ++i) v.push_back(i);
+  return v;
+}
+
+// The group (domain "groupG") that all of a node's cluster documents come from; -1 when mixed.
+int node_group(const Plan& plan, const Profiles& p, int node) {
+  std::set<std::string> domains;
+  for (size_t d = 0; d < plan.calibration->doc_cluster.size(); ++d)
+    if (plan.calibration->doc_cluster[d] == plan.nodes[node].cluster) domains.insert(p.domains[d]);
+  if (domains.size() != 1) return -1;
+  return std::stoi(domains.begin()->substr(5));
+}
+
+}  // namespace
+
+TEST(Planner, ContiguousExactLists) {
+  PlanOptions o;
+  o.nodes = 4;
+  o.scheme = Scheme::Contiguous;
+  Plan plan = make_plan(model(16, 3), o, nullptr);
+  ASSERT_EQ(plan.nodes.size(), 4u);
+  EXPECT_EQ(plan.experts_per_node, 4);
+  for (int g = 0; g < 4; ++g)
+    for (int l = 0; l < 3; ++l) {
+      EXPECT_EQ(plan.nodes[g].experts[l], range(4 * g, 4 * g + 4)) << "node " << g << " layer " << l;
+      EXPECT_TRUE(plan.nodes[g].replicated[l].empty());
+    }
+  EXPECT_FALSE(plan.calibration.has_value());
+  EXPECT_EQ(plan.id.size(), 16u);
+}
+
+TEST(Planner, ContiguousRejectsIndivisibleAndMissingProfiles) {
+  PlanOptions o;
+  o.nodes = 3;
+  EXPECT_THROW(make_plan(model(16, 2), o, nullptr), Error);
+  o.nodes = 2;
+  o.replicate = 2;  // hot experts need calibration
+  EXPECT_THROW(make_plan(model(16, 2), o, nullptr), Error);
+  o.replicate = 0;
+  o.scheme = Scheme::Clustered;
+  EXPECT_THROW(make_plan(model(16, 2), o, nullptr), Error);
+}
+
+TEST(Planner, ClusteredFindsSeparableGroupsAndTheirExperts) {
+  Profiles p = make_grouped_profiles(2, 20, 3, 16, 1);
+  PlanOptions o;
+  o.nodes = 2;
+  o.scheme = Scheme::Clustered;
+  o.seed = 3;
+  Plan plan = make_plan(model(16, 3), o, &p, "p.safetensors");
+  EXPECT_EQ(plan.experts_per_node, 8);
+  std::set<int> groups;
+  for (int g = 0; g < 2; ++g) {
+    int group = node_group(plan, p, g);
+    ASSERT_GE(group, 0) << "node " << g << " serves a mixed cluster";
+    groups.insert(group);
+    for (int l = 0; l < 3; ++l)
+      for (int e : plan.nodes[g].experts[l]) EXPECT_EQ(e % 2, group) << "node " << g << " layer " << l;
+    EXPECT_DOUBLE_EQ(plan.clusters[g].traffic_share, 0.5);
+    ASSERT_EQ(plan.clusters[g].centroid.size(), 3u);
+    ASSERT_EQ(plan.clusters[g].centroid[0].size(), 16u);
+    ASSERT_TRUE(plan.nodes[g].quality.has_value());
+    // Each node holds its group's experts, so it captures far more on its own documents than on everyone's.
+    EXPECT_GT(plan.nodes[g].quality->on_cluster, plan.nodes[g].quality->on_all + 0.2);
+    EXPECT_EQ(plan.nodes[g].quality->metric, "captured_topk_mass");
+  }
+  EXPECT_EQ(groups.size(), 2u);
+  EXPECT_EQ(plan.calibration->documents, 40);
+  EXPECT_EQ(plan.calibration->tokens, 40 * 16);
+}
+
+TEST(Planner, ClusteredIsDisjointAndBalanced) {
+  Profiles p = make_grouped_profiles(3, 10, 4, 24, 2);
+  PlanOptions o;
+  o.nodes = 4;  // more nodes than natural groups: still disjoint, equal, complete
+  o.scheme = Scheme::Clustered;
+  Plan plan = make_plan(model(24, 4), o, &p);
+  for (int l = 0; l < 4; ++l) {
+    std::vector<int> all;
+    for (const auto& node : plan.nodes) {
+      EXPECT_EQ(node.experts[l].size(), 6u);
+      all.insert(all.end(), node.experts[l].begin(), node.experts[l].end());
+    }
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(all, range(0, 24)) << "layer " << l;
+  }
+  // Traffic shares sum to 1.
+  double share = 0;
+  for (const auto& c : plan.clusters) share += c.traffic_share;
+  EXPECT_NEAR(share, 1.0, 1e-12);
+}
+
+TEST(Planner, ReplicasAreAddedToEveryNodeWithEqualCounts) {
+  Profiles p = make_grouped_profiles(2, 10, 2, 16, 4, /*hot_expert=*/true);
+  for (Scheme s : {Scheme::Contiguous, Scheme::Clustered}) {
+    PlanOptions o;
+    o.nodes = 2;
+    o.scheme = s;
+    o.replicate = 1;
+    Plan plan = make_plan(model(16, 2), o, &p);
+    // Expert 0 lives in one group already; the other node adds it and the first fills one more: 9 each.
+    EXPECT_EQ(plan.experts_per_node, 9) << scheme_name(s);
+    for (const auto& node : plan.nodes)
+      for (int l = 0; l < 2; ++l) {
+        EXPECT_EQ(node.replicated[l], std::vector<int>{0});
+        EXPECT_TRUE(std::binary_search(node.experts[l].begin(), node.experts[l].end(), 0));
+        EXPECT_TRUE(std::is_sorted(node.experts[l].begin(), node.experts[l].end()));
+      }
+  }
+}
+
+TEST(Planner, BudgetKeepsEachClustersTopExperts) {
+  Profiles p = make_grouped_profiles(2, 12, 2, 16, 5, /*hot_expert=*/true);
+  PlanOptions o;
+  o.nodes = 2;
+  o.scheme = Scheme::Budget;
+  o.experts_per_node = 5;
+  o.replicate = 1;
+  Plan plan = make_plan(model(16, 2), o, &p);
+  EXPECT_EQ(plan.experts_per_node, 5);
+  for (int g = 0; g < 2; ++g) {
+    int group = node_group(plan, p, g);
+    ASSERT_GE(group, 0);
+    for (int l = 0; l < 2; ++l) {
+      ASSERT_EQ(plan.nodes[g].experts[l].size(), 5u);
+      EXPECT_TRUE(std::binary_search(plan.nodes[g].experts[l].begin(), plan.nodes[g].experts[l].end(), 0));
+      for (int e : plan.nodes[g].experts[l])
+        if (e != 0) EXPECT_EQ(e % 2, group);
+    }
+  }
+  o.replicate = 6;  // more replicas than the budget
+  EXPECT_THROW(make_plan(model(16, 2), o, &p), Error);
+  o.replicate = 0;
+  o.experts_per_node = 0;
+  EXPECT_THROW(make_plan(model(16, 2), o, &p), Error);
+}
+
+TEST(Planner, RefusesProfilesOfAnotherModel) {
+  Profiles p = make_grouped_profiles(2, 4, 2, 16, 6);
+  p.source_hash = "other";
+  PlanOptions o;
+  o.scheme = Scheme::Clustered;
+  EXPECT_THROW(make_plan(model(16, 2), o, &p), Error);
+  Profiles q = make_grouped_profiles(2, 4, 2, 16, 6);
+  EXPECT_THROW(make_plan(model(32, 2), o, &q), Error);  // expert count differs
+}
+
+TEST(PredictedQuality, HandComputed) {
+  Profiles p;
+  p.resize(1, 1, 4, true, false);
+  p.moe_layers = {0};
+  p.domains = {"x"};
+  p.tokens = {4};
+  p.probs = {0.1f, 0.2f, 0.3f, 0.4f};
+  p.counts = {0, 2, 3, 3};
+  p.topk_mass = {0.0f, 0.1f, 0.2f, 0.2f};
+  NodeQuality q = predict_node_quality(p, {{1, 3}}, {0});
+  EXPECT_EQ(q.metric, "captured_topk_mass");
+  EXPECT_NEAR(q.on_cluster, (0.1 + 0.2) / 0.5, 1e-6);
+  EXPECT_NEAR(q.on_all, 0.6, 1e-6);
+  EXPECT_NEAR(q.router_mass_cluster, 0.6, 1e-6);
+  p.topk_mass.clear();
+  q = predict_node_quality(p, {{1, 3}}, {0});
+  EXPECT_EQ(q.metric, "topk_selection_share");
+  EXPECT_NEAR(q.on_cluster, 5.0 / 8.0, 1e-6);
+  // The whole expert set captures everything.
+  EXPECT_NEAR(predict_node_quality(p, {{0, 1, 2, 3}}, {0}).on_cluster, 1.0, 1e-12);
+}
+
+TEST(Planner, FullNodeCapturesEverything) {
+  Profiles p = make_grouped_profiles(2, 5, 2, 8, 8);
+  PlanOptions o;
+  o.nodes = 1;
+  Plan plan = make_plan(model(8, 2), o, &p);
+  EXPECT_NEAR(plan.nodes[0].quality->on_cluster, 1.0, 1e-9);
+  EXPECT_EQ(plan.nodes[0].quality->documents, 10);
+}
