@@ -50,14 +50,12 @@ void validate_sampling_params(const SamplingParams& p) {
                p.top_logprobs);
 }
 
-Sampler::Sampler(const SamplingParams& params) : params_(params) {
-  validate_sampling_params(params_);
-  if (params_.seed) {
-    seed_ = *params_.seed;
-  } else {
+SamplingParams with_seed(SamplingParams params) {
+  if (!params.seed) {
     std::random_device device;
-    seed_ = (uint64_t{device()} << 32) ^ device();
+    params.seed = (uint64_t{device()} << 32) ^ device();
   }
+  return params;
 }
 
 double Sampler::uniform_for_step(uint64_t seed, uint64_t step) {
@@ -65,8 +63,11 @@ double Sampler::uniform_for_step(uint64_t seed, uint64_t step) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;  // 53 random bits → [0, 1)
 }
 
-void Sampler::sample(std::span<const float> logits, std::span<const int32_t> prompt,
+void Sampler::sample(const SamplingParams& params, std::span<const float> logits, std::span<const int32_t> prompt,
                      std::span<const int32_t> generated, SampleResult& out) {
+  validate_sampling_params(params);
+  BANYAN_CHECK(params.seed.has_value(), "sampler: the sampling params carry no seed (pass them through with_seed)");
+  params_ = &params;
   const size_t vocab = logits.size();
   BANYAN_CHECK(vocab > 0, "sampler: empty logits");
   BANYAN_CHECK(vocab <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
@@ -96,10 +97,10 @@ void Sampler::sample(std::span<const float> logits, std::span<const int32_t> pro
   BANYAN_CHECK(best != -kInf, "sampler: every logit is -inf; no token can be sampled");
 
   apply_penalties(prompt, generated);
-  out.token = params_.temperature < kGreedyBelowTemperature ? pick_greedy() : pick_random(generated.size());
+  out.token = params_->temperature < kGreedyBelowTemperature ? pick_greedy() : pick_random(generated.size());
 
   out.top_logprobs.clear();
-  if (params_.logprobs) {
+  if (params_->logprobs) {
     if (out.top_logprobs.capacity() < kMaxTopLogprobs) out.top_logprobs.reserve(kMaxTopLogprobs);
     fill_logprobs(logits, out);
   } else {
@@ -108,8 +109,8 @@ void Sampler::sample(std::span<const float> logits, std::span<const int32_t> pro
 }
 
 void Sampler::apply_penalties(std::span<const int32_t> prompt, std::span<const int32_t> generated) {
-  const bool repetition = params_.repetition_penalty != 1.0f;
-  const bool additive = params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f;
+  const bool repetition = params_->repetition_penalty != 1.0f;
+  const bool additive = params_->presence_penalty != 0.0f || params_->frequency_penalty != 0.0f;
   if (!repetition && !additive) return;
   const auto vocab = static_cast<int64_t>(work_logits_.size());
   auto note = [&](int32_t token, const char* where, size_t index) {
@@ -133,9 +134,9 @@ void Sampler::apply_penalties(std::span<const int32_t> prompt, std::span<const i
   }
   for (int32_t t : touched_) {
     float& x = work_logits_[t];
-    if (repetition) x = x > 0.0f ? x / params_.repetition_penalty : x * params_.repetition_penalty;
+    if (repetition) x = x > 0.0f ? x / params_->repetition_penalty : x * params_->repetition_penalty;
     if (counts_[t] > 0)
-      x -= static_cast<float>(counts_[t]) * params_.frequency_penalty + params_.presence_penalty;
+      x -= static_cast<float>(counts_[t]) * params_->frequency_penalty + params_->presence_penalty;
     counts_[t] = 0;
     seen_[t] = 0;
   }
@@ -154,8 +155,8 @@ bool Sampler::candidate_ranks_before(const Candidate& a, const Candidate& b) {
 // Fills candidates_[0, n) with the tempered logits of the k best tokens (or all tokens when top-k is off); returns n.
 size_t Sampler::select_top_k(float inv_temperature) {
   const size_t vocab = work_logits_.size();
-  const bool top_k_on = params_.top_k > 0 && static_cast<size_t>(params_.top_k) < vocab;
-  const size_t k = top_k_on ? static_cast<size_t>(params_.top_k) : vocab;
+  const bool top_k_on = params_->top_k > 0 && static_cast<size_t>(params_->top_k) < vocab;
+  const size_t k = top_k_on ? static_cast<size_t>(params_->top_k) : vocab;
   auto first = candidates_.begin();
   if (top_k_on && k * 16 <= vocab) {
     // Small k: one scan with a k-heap whose front is the worst kept token; most tokens cost one comparison.
@@ -189,7 +190,7 @@ size_t Sampler::keep_nucleus(size_t n, float max_scaled_logit, float inv_tempera
   };
   std::array<double, kBuckets> mass{};
   for (size_t i = 0; i < n; ++i) mass[std::min(bucket_of(candidates_[i].token), kBuckets - 1)] += candidates_[i].value;
-  const double target = static_cast<double>(params_.top_p) * total;
+  const double target = static_cast<double>(params_->top_p) * total;
   size_t last_bucket = kBuckets - 1;
   double cumulative = 0.0;
   for (size_t b = 0; b < kBuckets; ++b) {
@@ -220,34 +221,34 @@ size_t Sampler::keep_nucleus(size_t n, float max_scaled_logit, float inv_tempera
 }
 
 int32_t Sampler::pick_random(uint64_t step) {
-  const float inv_temperature = 1.0f / params_.temperature;
+  const float inv_temperature = 1.0f / params_->temperature;
   size_t n = select_top_k(inv_temperature);
 
   // Softmax numerators relative to the best logit (which top-k always keeps), so the best has value 1.
   float max_value = -std::numeric_limits<float>::infinity();
   for (size_t i = 0; i < n; ++i) max_value = std::max(max_value, candidates_[i].value);
   BANYAN_CHECK(std::isfinite(max_value), "sampler: the best logit is {} after penalties and temperature {}",
-               max_value, params_.temperature);
+               max_value, params_->temperature);
   double total = 0.0;
   for (size_t i = 0; i < n; ++i) {
     candidates_[i].value = std::exp(candidates_[i].value - max_value);
     total += candidates_[i].value;
   }
 
-  if (params_.top_p < 1.0f) n = keep_nucleus(n, max_value, inv_temperature, total);
+  if (params_->top_p < 1.0f) n = keep_nucleus(n, max_value, inv_temperature, total);
 
   auto first = candidates_.begin();
-  if (params_.min_p > 0.0f) {
+  if (params_->min_p > 0.0f) {
     float best = 0.0f;
     for (size_t i = 0; i < n; ++i) best = std::max(best, candidates_[i].value);
-    const float threshold = params_.min_p * best;
+    const float threshold = params_->min_p * best;
     n = static_cast<size_t>(
         std::remove_if(first, first + n, [&](const Candidate& c) { return c.value < threshold; }) - first);
   }
 
   double kept = 0.0;
   for (size_t i = 0; i < n; ++i) kept += candidates_[i].value;
-  const double r = uniform_for_step(seed_, step) * kept;
+  const double r = uniform_for_step(*params_->seed, step) * kept;
   double cumulative = 0.0;
   for (size_t i = 0; i < n; ++i) {
     cumulative += candidates_[i].value;
@@ -267,7 +268,7 @@ void Sampler::fill_logprobs(std::span<const float> logits, SampleResult& out) co
   const double log_normaliser = max_logit + std::log(sum);
   out.logprob = static_cast<float>(logits[out.token] - log_normaliser);
 
-  const auto n = static_cast<size_t>(params_.top_logprobs);
+  const auto n = static_cast<size_t>(params_->top_logprobs);
   if (n == 0) return;
   // A heap of the best n seen so far whose front is the worst of them.
   auto& heap = out.top_logprobs;

@@ -22,8 +22,9 @@
 // temperature and truncation), i.e. the log-probability under the model's own distribution. They are computed
 // only when `logprobs` is set (the chosen token's logprob is NaN otherwise).
 //
-// A Sampler owns its scratch buffers: after the first call for a vocabulary size, sample() does not allocate.
-// One Sampler serves one sequence at a time; it is not thread-safe.
+// A Sampler is only a scratch workspace (about 21 bytes per vocabulary entry): it holds no per-request state, so
+// one Sampler per engine thread serves every sequence of a batch, each call with that sequence's params. After the
+// first call for a vocabulary size, sample() does not allocate. Not thread-safe: one per thread.
 #pragma once
 
 #include <cstdint>
@@ -41,13 +42,17 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // > 0; 1 = disabled
   float presence_penalty = 0.0f;    // [-2, 2]
   float frequency_penalty = 0.0f;   // [-2, 2]
-  std::optional<uint64_t> seed;     // nullopt → a random seed chosen when the Sampler is made
+  std::optional<uint64_t> seed;     // required by Sampler::sample(); with_seed() picks one when the request has none
   bool logprobs = false;            // return the chosen token's logprob
   int32_t top_logprobs = 0;         // [0, 20]: also return this many most likely tokens (needs logprobs)
 };
 
 // Throws banyan::Error naming the first bad field (the server maps it to HTTP 400).
 void validate_sampling_params(const SamplingParams& params);
+
+// Returns params with a random seed (std::random_device) when they have none. Resolve once per request, so every
+// step of that request draws from one reproducible stream (and the seed can be logged or returned).
+SamplingParams with_seed(SamplingParams params);
 
 struct TokenLogprob {
   int32_t token = 0;
@@ -62,23 +67,18 @@ struct SampleResult {
 
 class Sampler {
  public:
-  // Validates params. A missing seed is replaced by one from std::random_device (see seed()).
-  explicit Sampler(const SamplingParams& params);
+  // Picks the next token of one sequence. `params` must be valid and carry a seed (else banyan::Error). `logits`
+  // holds one fp32 value per vocabulary entry. `prompt` and `generated` are the sequence's tokens so far (prompt for
+  // the repetition penalty only; generated for all penalties, and its length is the draw index). Token ids outside
+  // the vocabulary in the history are an error. `out` is overwritten; its top_logprobs vector is reused, so a caller
+  // that keeps `out` across calls never allocates.
+  void sample(const SamplingParams& params, std::span<const float> logits, std::span<const int32_t> prompt,
+              std::span<const int32_t> generated, SampleResult& out);
 
-  const SamplingParams& params() const { return params_; }
-  uint64_t seed() const { return seed_; }
-
-  // Picks the next token. `logits` holds one fp32 value per vocabulary entry. `prompt` and `generated` are the
-  // sequence's tokens so far (prompt for the repetition penalty only; generated for all penalties, and its length is
-  // the draw index). Token ids outside the vocabulary in the history are an error. `out` is overwritten; its
-  // top_logprobs vector is reused so a caller that keeps `out` across calls never allocates.
-  void sample(std::span<const float> logits, std::span<const int32_t> prompt, std::span<const int32_t> generated,
-              SampleResult& out);
-
-  SampleResult sample(std::span<const float> logits, std::span<const int32_t> prompt,
+  SampleResult sample(const SamplingParams& params, std::span<const float> logits, std::span<const int32_t> prompt,
                       std::span<const int32_t> generated) {
     SampleResult out;
-    sample(logits, prompt, generated, out);
+    sample(params, logits, prompt, generated, out);
     return out;
   }
 
@@ -102,8 +102,7 @@ class Sampler {
   size_t keep_nucleus(size_t n, float max_scaled_logit, float inv_temperature, double total);
   void fill_logprobs(std::span<const float> logits, SampleResult& out) const;
 
-  SamplingParams params_;
-  uint64_t seed_ = 0;
+  const SamplingParams* params_ = nullptr;  // the current call's params
   std::vector<float> work_logits_;
   std::vector<Candidate> candidates_;
   std::vector<int32_t> counts_;   // per token: occurrences in `generated` (scratch, zero between calls)

@@ -19,6 +19,22 @@ namespace {
 
 const std::vector<int32_t> kNoTokens;
 
+// One sequence's view: its params and a Sampler workspace (the engine shares one workspace across sequences).
+struct Seq {
+  explicit Seq(SamplingParams p) : params(p) {}
+  SamplingParams params;
+  Sampler workspace;
+  void sample(std::span<const float> logits, std::span<const int32_t> prompt, std::span<const int32_t> generated,
+              SampleResult& out) {
+    workspace.sample(params, logits, prompt, generated, out);
+  }
+  SampleResult sample(std::span<const float> logits, std::span<const int32_t> prompt,
+                      std::span<const int32_t> generated) {
+    return workspace.sample(params, logits, prompt, generated);
+  }
+  std::span<const float> penalized_logits() const { return workspace.penalized_logits(); }
+};
+
 std::vector<float> random_logits(size_t vocab, uint32_t seed, float scale = 3.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, scale);
@@ -38,7 +54,7 @@ std::vector<double> softmax(const std::vector<float>& logits, double temperature
 
 // Draws `draws` tokens with one seed: the draw index is the length of `generated` (penalties off, so its contents
 // do not matter). Returns counts per token.
-std::map<int32_t, int> draw_counts(Sampler& sampler, const std::vector<float>& logits, int draws) {
+std::map<int32_t, int> draw_counts(Seq& sampler, const std::vector<float>& logits, int draws) {
   std::vector<int32_t> generated(draws, 0);
   std::map<int32_t, int> counts;
   SampleResult result;
@@ -80,7 +96,7 @@ SamplingParams seeded(uint64_t seed, float temperature = 1.0f) {
 
 TEST(Sampler, GreedyPicksArgmaxAndLowestIdOnTies) {
   std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f};
-  Sampler sampler(seeded(7, 0.0f));
+  Seq sampler(seeded(7, 0.0f));
   EXPECT_EQ(sampler.sample(logits, kNoTokens, kNoTokens).token, 1);
   auto big = random_logits(151936, 3);
   const auto argmax = std::max_element(big.begin(), big.end()) - big.begin();
@@ -90,10 +106,10 @@ TEST(Sampler, GreedyPicksArgmaxAndLowestIdOnTies) {
 TEST(Sampler, TopKOneEqualsGreedy) {
   for (uint32_t trial = 0; trial < 20; ++trial) {
     auto logits = random_logits(5000, trial);
-    Sampler greedy(seeded(trial, 0.0f));
+    Seq greedy(seeded(trial, 0.0f));
     SamplingParams p = seeded(1000 + trial, 1.5f);
     p.top_k = 1;
-    Sampler top1(p);
+    Seq top1(p);
     EXPECT_EQ(top1.sample(logits, kNoTokens, kNoTokens).token, greedy.sample(logits, kNoTokens, kNoTokens).token);
   }
 }
@@ -101,7 +117,7 @@ TEST(Sampler, TopKOneEqualsGreedy) {
 TEST(Sampler, FrequenciesMatchSoftmaxWithTemperature) {
   const auto logits = random_logits(8, 11, 1.0f);
   const int draws = 10000;
-  Sampler sampler(seeded(42, 0.7f));
+  Seq sampler(seeded(42, 0.7f));
   expect_frequencies(draw_counts(sampler, logits, draws), softmax(logits, 0.7), draws);
 }
 
@@ -109,7 +125,7 @@ TEST(Sampler, TopKRenormalisesOverTheKBest) {
   const std::vector<double> probs = {0.1, 0.3, 0.05, 0.25, 0.2, 0.1};
   SamplingParams p = seeded(5);
   p.top_k = 3;
-  Sampler sampler(p);
+  Seq sampler(p);
   const int draws = 10000;
   expect_frequencies(draw_counts(sampler, logits_of_probs(probs), draws), {0, 0.3 / 0.75, 0, 0.25 / 0.75, 0.2 / 0.75, 0},
                      draws);
@@ -122,22 +138,36 @@ TEST(Sampler, TopPKeepsTheMinimalNucleus) {
   {
     SamplingParams p = seeded(9);
     p.top_p = 0.69f;  // 0.5 + 0.2 reaches it
-    Sampler sampler(p);
+    Seq sampler(p);
     expect_frequencies(draw_counts(sampler, logits_of_probs(probs), draws), {0.2 / 0.7, 0, 0, 0.5 / 0.7, 0}, draws);
   }
   {
     SamplingParams p = seeded(10);
     p.top_p = 0.71f;  // needs the third token
-    Sampler sampler(p);
+    Seq sampler(p);
     expect_frequencies(draw_counts(sampler, logits_of_probs(probs), draws),
                        {0.2 / 0.85, 0, 0, 0.5 / 0.85, 0.15 / 0.85}, draws);
   }
   {
     SamplingParams p = seeded(11);
     p.top_p = 0.3f;  // the best token alone
-    Sampler sampler(p);
+    Seq sampler(p);
     expect_frequencies(draw_counts(sampler, logits_of_probs(probs), 200), {0, 0, 0, 1, 0}, 200);
   }
+}
+
+TEST(Sampler, TopPCutsInsideABandOfSimilarProbabilities) {
+  // Probabilities within a fraction of a nat of each other: the cut must fall between individual tokens.
+  const std::vector<double> probs = {0.19, 0.22, 0.18, 0.2, 0.21};
+  const int draws = 10000;
+  SamplingParams p = seeded(31);
+  p.top_p = 0.42f;  // 0.22 + 0.21
+  Seq two(p);
+  expect_frequencies(draw_counts(two, logits_of_probs(probs), draws), {0, 0.22 / 0.43, 0, 0, 0.21 / 0.43}, draws);
+  p.top_p = 0.44f;  // + 0.2
+  Seq three(p);
+  expect_frequencies(draw_counts(three, logits_of_probs(probs), draws), {0, 0.22 / 0.63, 0, 0.2 / 0.63, 0.21 / 0.63},
+                     draws);
 }
 
 TEST(Sampler, TopPOnALargeVocabularyDrawsOnlyFromTheNucleus) {
@@ -160,7 +190,7 @@ TEST(Sampler, TopPOnALargeVocabularyDrawsOnlyFromTheNucleus) {
   ASSERT_LT(nucleus.size(), 700u);
   SamplingParams p = seeded(3);
   p.top_p = top_p;
-  Sampler sampler(p);
+  Seq sampler(p);
   const auto counts = draw_counts(sampler, logits, 400);
   for (const auto& [token, n] : counts) EXPECT_TRUE(nucleus.count(token)) << "token " << token << " outside the nucleus";
   EXPECT_GT(counts.size(), nucleus.size() / 4);  // draws spread over the nucleus, not just its head
@@ -172,20 +202,20 @@ TEST(Sampler, MinPDropsTokensBelowTheThreshold) {
   {
     SamplingParams p = seeded(21);
     p.min_p = 0.45f;  // threshold 0.18: keeps 0.4, 0.3, 0.2
-    Sampler sampler(p);
+    Seq sampler(p);
     expect_frequencies(draw_counts(sampler, logits_of_probs(probs), draws), {0, 0.4 / 0.9, 0.2 / 0.9, 0.3 / 0.9}, draws);
   }
   {
     SamplingParams p = seeded(22);
     p.min_p = 0.55f;  // threshold 0.22: keeps 0.4, 0.3
-    Sampler sampler(p);
+    Seq sampler(p);
     expect_frequencies(draw_counts(sampler, logits_of_probs(probs), draws), {0, 0.4 / 0.7, 0, 0.3 / 0.7}, draws);
   }
 }
 
 TEST(Sampler, MaskedTokensAreNeverDrawn) {
   std::vector<float> logits = {-INFINITY, 0.0f, -INFINITY, 0.0f};
-  Sampler sampler(seeded(1, 2.0f));
+  Seq sampler(seeded(1, 2.0f));
   expect_frequencies(draw_counts(sampler, logits, 2000), {0, 0.5, 0, 0.5}, 2000);
 }
 
@@ -197,7 +227,7 @@ TEST(Sampler, PenaltiesChangeLogitsAsComputedByHand) {
   p.repetition_penalty = 1.5f;
   p.presence_penalty = 0.5f;
   p.frequency_penalty = 0.25f;
-  Sampler sampler(p);
+  Seq sampler(p);
   sampler.sample(logits, prompt, generated);
   const std::vector<float> expected = {
       2.0f / 1.5f,                // prompt only: repetition penalty, no presence/frequency
@@ -220,7 +250,7 @@ TEST(Sampler, PenaltiesSteerGreedyChoice) {
   const std::vector<float> logits = {1.0f, 0.9f};
   SamplingParams p = seeded(1, 0.0f);
   p.frequency_penalty = 0.2f;
-  Sampler sampler(p);
+  Seq sampler(p);
   EXPECT_EQ(sampler.sample(logits, kNoTokens, kNoTokens).token, 0);
   EXPECT_EQ(sampler.sample(logits, kNoTokens, std::vector<int32_t>{0}).token, 1);
 }
@@ -232,7 +262,7 @@ TEST(Sampler, SameSeedSameSequenceDifferentSeedsDiffer) {
     p.top_p = 0.95f;
     p.top_k = 200;
     p.presence_penalty = 0.3f;
-    Sampler sampler(p);
+    Seq sampler(p);
     std::vector<int32_t> generated;
     for (int i = 0; i < 64; ++i) generated.push_back(sampler.sample(logits, kNoTokens, generated).token);
     return generated;
@@ -243,9 +273,38 @@ TEST(Sampler, SameSeedSameSequenceDifferentSeedsDiffer) {
   EXPECT_NE(Sampler::uniform_for_step(1, 0), Sampler::uniform_for_step(2, 0));
 }
 
-TEST(Sampler, UnseededSamplersPickTheirOwnSeed) {
-  Sampler a{SamplingParams{}}, b{SamplingParams{}};
-  EXPECT_NE(a.seed(), b.seed());
+TEST(Sampler, SeedsAreRequiredAndWithSeedPicksOne) {
+  const std::vector<float> logits = {0.0f, 1.0f};
+  Sampler workspace;
+  EXPECT_THROW(workspace.sample(SamplingParams{}, logits, kNoTokens, kNoTokens), Error);
+  const auto a = with_seed(SamplingParams{}), b = with_seed(SamplingParams{});
+  ASSERT_TRUE(a.seed && b.seed);
+  EXPECT_NE(*a.seed, *b.seed);
+  EXPECT_EQ(*with_seed(seeded(77)).seed, 77u);
+  EXPECT_NO_THROW(workspace.sample(a, logits, kNoTokens, kNoTokens));
+}
+
+TEST(Sampler, OneWorkspaceServesInterleavedSequences) {
+  // A batch shares one workspace: interleaving two sequences' calls gives each the same tokens as running alone.
+  const auto logits = random_logits(2000, 12, 1.0f);
+  SamplingParams pa = seeded(1), pb = seeded(2);
+  pa.top_p = 0.9f;
+  pb.frequency_penalty = 0.5f;
+  pb.top_k = 100;
+  auto alone = [&](const SamplingParams& p) {
+    Seq seq(p);
+    std::vector<int32_t> out;
+    for (int i = 0; i < 30; ++i) out.push_back(seq.sample(logits, kNoTokens, out).token);
+    return out;
+  };
+  Sampler shared;
+  std::vector<int32_t> a, b;
+  for (int i = 0; i < 30; ++i) {
+    a.push_back(shared.sample(pa, logits, kNoTokens, a).token);
+    b.push_back(shared.sample(pb, logits, std::vector<int32_t>{5, 6}, b).token);
+  }
+  EXPECT_EQ(a, alone(pa));
+  EXPECT_EQ(b, alone(pb));  // b's prompt only feeds the repetition penalty, which is off here
 }
 
 TEST(Sampler, LogprobsAreRawModelLogSoftmaxWithSortedAlternatives) {
@@ -254,7 +313,7 @@ TEST(Sampler, LogprobsAreRawModelLogSoftmaxWithSortedAlternatives) {
   p.repetition_penalty = 2.0f;  // penalties and temperature must not change reported logprobs
   p.logprobs = true;
   p.top_logprobs = 3;
-  Sampler sampler(p);
+  Seq sampler(p);
   const auto result = sampler.sample(logits, std::vector<int32_t>{1}, kNoTokens);
   const auto probs = softmax(logits);
   EXPECT_NEAR(result.logprob, std::log(probs[result.token]), 1e-5);
@@ -265,7 +324,7 @@ TEST(Sampler, LogprobsAreRawModelLogSoftmaxWithSortedAlternatives) {
   for (const auto& e : result.top_logprobs) EXPECT_NEAR(e.logprob, std::log(probs[e.token]), 1e-5);
 
   SamplingParams q = seeded(8);
-  Sampler plain(q);
+  Seq plain(q);
   EXPECT_TRUE(std::isnan(plain.sample(logits, kNoTokens, kNoTokens).logprob));
   EXPECT_TRUE(plain.sample(logits, kNoTokens, kNoTokens).top_logprobs.empty());
 }
@@ -275,7 +334,7 @@ TEST(Sampler, ReusedResultDoesNotReallocate) {
   SamplingParams p = seeded(4);
   p.logprobs = true;
   p.top_logprobs = 5;
-  Sampler sampler(p);
+  Seq sampler(p);
   SampleResult result;
   sampler.sample(logits, kNoTokens, kNoTokens, result);
   const auto* top_data = result.top_logprobs.data();
@@ -306,7 +365,7 @@ TEST(Sampler, RejectsBadParametersAndInputs) {
 
   SamplingParams p = seeded(1);
   p.repetition_penalty = 1.2f;
-  Sampler sampler(p);
+  Seq sampler(p);
   EXPECT_THROW(sampler.sample(std::vector<float>{}, kNoTokens, kNoTokens), Error);
   EXPECT_THROW(sampler.sample(std::vector<float>{0.0f, NAN}, kNoTokens, kNoTokens), Error);
   EXPECT_THROW(sampler.sample(std::vector<float>{-INFINITY, -INFINITY}, kNoTokens, kNoTokens), Error);
