@@ -43,7 +43,7 @@ struct ModelSpec {
   int64_t num_layers = 0;
   int64_t num_heads = 0;
   int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
+  int64_t head_dim = 0;  // config head_dim, else hidden/heads; MLA families: qk_nope_head_dim + qk_rope_head_dim
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
   RopeSpec rope;
@@ -54,19 +54,21 @@ struct ModelSpec {
   std::string hidden_act = "silu";
 
   // MLP / MoE
-  int64_t intermediate_size = 0;       // dense MLP layers
+  int64_t intermediate_size = 0;       // dense MLP layers (Mixtral/OLMoE: the config value, equal to one expert's)
   int64_t moe_intermediate_size = 0;   // one routed expert
   int64_t num_experts = 0;             // routed experts per MoE layer
   int64_t top_k = 0;
   bool norm_topk_prob = false;         // renormalise the top-k weights to sum to 1
   RouterScoring scoring = RouterScoring::Softmax;
   bool has_selection_bias = false;     // DeepSeek-V3 e_score_correction_bias
+  std::string topk_method = "greedy";  // DeepSeek: greedy | group_limited_greedy | noaux_tc
   int64_t n_group = 1, topk_group = 1; // group-limited routing (DeepSeek)
   double routed_scaling_factor = 1.0;
   int64_t num_shared_experts = 0;              // DeepSeek n_shared_experts; Qwen2-MoE has 1
   int64_t shared_expert_intermediate_size = 0; // total intermediate of the shared expert(s)
   bool shared_expert_gate = false;             // Qwen2-MoE sigmoid gate on the shared expert
   std::vector<bool> layer_is_moe;              // per layer
+  int64_t num_nextn_predict_layers = 0;        // DeepSeek-V3 multi-token-prediction layers stored after the last
 
   // MLA (DeepSeek-V2/V3, Kimi-K2)
   int64_t q_lora_rank = 0;  // 0: no q compression
@@ -84,6 +86,10 @@ struct ModelSpec {
 
   int64_t num_moe_layers() const;
   std::vector<int> moe_layers() const;  // indices of MoE layers
+  bool is_moe_layer(int layer) const {
+    return layer >= 0 && size_t(layer) < layer_is_moe.size() && layer_is_moe[size_t(layer)];
+  }
+  bool uses_mla() const { return kv_lora_rank > 0; }
 };
 
 // Parses a config.json object. `source` (a path) prefixes errors. Unknown model_type is an error listing the
