@@ -102,7 +102,7 @@ void Sampler::sample(const SamplingParams& params, std::span<const float> logits
   out.top_logprobs.clear();
   if (params_->logprobs) {
     if (out.top_logprobs.capacity() < kMaxTopLogprobs) out.top_logprobs.reserve(kMaxTopLogprobs);
-    fill_logprobs(logits, out);
+    out.logprob = raw_logprobs(logits, out.token, static_cast<size_t>(params.top_logprobs), out.top_logprobs);
   } else {
     out.logprob = std::numeric_limits<float>::quiet_NaN();
   }
@@ -260,34 +260,35 @@ int32_t Sampler::pick_random(uint64_t step) {
   return candidates_[0].token;
 }
 
-void Sampler::fill_logprobs(std::span<const float> logits, SampleResult& out) const {
+float raw_logprobs(std::span<const float> logits, int32_t token, size_t top_n, std::vector<TokenLogprob>& top) {
+  BANYAN_CHECK(token >= 0 && static_cast<size_t>(token) < logits.size(), "logprobs: token {} outside the vocabulary of {}",
+               token, logits.size());
   float max_logit = -std::numeric_limits<float>::infinity();
   for (float x : logits) max_logit = std::max(max_logit, x);
+  BANYAN_CHECK(std::isfinite(max_logit), "logprobs: the largest logit is {}", max_logit);
   double sum = 0.0;
   for (float x : logits) sum += std::exp(x - max_logit);  // float exp, double sum: fast and accurate enough
   const double log_normaliser = max_logit + std::log(sum);
-  out.logprob = static_cast<float>(logits[out.token] - log_normaliser);
 
-  const auto n = static_cast<size_t>(params_->top_logprobs);
-  if (n == 0) return;
-  // A heap of the best n seen so far whose front is the worst of them.
-  auto& heap = out.top_logprobs;
+  // A heap of the best top_n seen so far whose front is the worst of them.
+  top.clear();
   const auto better = [](const TokenLogprob& a, const TokenLogprob& b) {
     return ranks_before(a.logprob, a.token, b.logprob, b.token);
   };
-  for (size_t i = 0; i < logits.size(); ++i) {
+  for (size_t i = 0; top_n > 0 && i < logits.size(); ++i) {
     const TokenLogprob entry{static_cast<int32_t>(i), logits[i]};
-    if (heap.size() < n) {
-      heap.push_back(entry);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(entry, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = entry;
-      std::push_heap(heap.begin(), heap.end(), better);
+    if (top.size() < top_n) {
+      top.push_back(entry);
+      std::push_heap(top.begin(), top.end(), better);
+    } else if (better(entry, top.front())) {
+      std::pop_heap(top.begin(), top.end(), better);
+      top.back() = entry;
+      std::push_heap(top.begin(), top.end(), better);
     }
   }
-  std::sort_heap(heap.begin(), heap.end(), better);  // best first
-  for (auto& e : heap) e.logprob = static_cast<float>(e.logprob - log_normaliser);
+  std::sort_heap(top.begin(), top.end(), better);  // best first
+  for (auto& e : top) e.logprob = static_cast<float>(e.logprob - log_normaliser);
+  return static_cast<float>(logits[token] - log_normaliser);
 }
 
 }  // namespace banyan

@@ -35,7 +35,7 @@
 namespace banyan {
 
 struct SamplingParams {
-  float temperature = 1.0f;         // 0 = greedy
+  float temperature = 1.0f;         // 0 (anything < 1e-5) = greedy
   int32_t top_k = 0;                // 0 or -1 = disabled
   float top_p = 1.0f;               // (0, 1]; 1 = disabled
   float min_p = 0.0f;               // [0, 1]; 0 = disabled
@@ -64,6 +64,10 @@ struct SampleResult {
   float logprob = 0.0f;                   // NaN unless params.logprobs
   std::vector<TokenLogprob> top_logprobs; // most likely first (ties → lower id); size = params.top_logprobs
 };
+
+// Log-softmax of raw logits: returns log p(token), and fills `top` with the `top_n` most likely tokens (best first,
+// ties → lower id; cleared when top_n == 0). Reuses `top`'s storage. Also for prompt logprobs (echo, scoring).
+float raw_logprobs(std::span<const float> logits, int32_t token, size_t top_n, std::vector<TokenLogprob>& top);
 
 class Sampler {
  public:
@@ -100,7 +104,6 @@ class Sampler {
   int32_t pick_random(uint64_t step);
   size_t select_top_k(float inv_temperature);
   size_t keep_nucleus(size_t n, float max_scaled_logit, float inv_temperature, double total);
-  void fill_logprobs(std::span<const float> logits, SampleResult& out) const;
 
   const SamplingParams* params_ = nullptr;  // the current call's params
   std::vector<float> work_logits_;

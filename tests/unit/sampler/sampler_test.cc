@@ -376,3 +376,22 @@ TEST(Sampler, RejectsBadParametersAndInputs) {
   EXPECT_EQ(sampler.penalized_logits()[0], 0.0f);
   EXPECT_EQ(sampler.penalized_logits()[1], 1.0f);
 }
+
+TEST(Sampler, RawLogprobsByHand) {
+  // Four equal logits: each has log(1/4); the top two are the two lowest ids.
+  std::vector<TokenLogprob> top;
+  EXPECT_NEAR(raw_logprobs(std::vector<float>{7.0f, 7.0f, 7.0f, 7.0f}, 2, 2, top), std::log(0.25), 1e-6);
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[0].token, 0);
+  EXPECT_EQ(top[1].token, 1);
+  // log-softmax([0, ln 3]) = [ln 1/4, ln 3/4]; a masked token has -inf.
+  const std::vector<float> logits = {0.0f, static_cast<float>(std::log(3.0)), -INFINITY};
+  EXPECT_NEAR(raw_logprobs(logits, 0, 5, top), std::log(0.25), 1e-6);
+  ASSERT_EQ(top.size(), 3u);
+  EXPECT_EQ(top[0].token, 1);
+  EXPECT_NEAR(top[0].logprob, std::log(0.75), 1e-6);
+  EXPECT_EQ(top[2].logprob, -INFINITY);
+  raw_logprobs(logits, 1, 0, top);
+  EXPECT_TRUE(top.empty());
+  EXPECT_THROW(raw_logprobs(logits, 3, 0, top), Error);
+}
