@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -28,6 +29,18 @@ uint64_t mix64(uint64_t x) {
 // Higher value first; equal values → lower token id first, so every selection is deterministic.
 bool ranks_before(float a_value, int32_t a_token, float b_value, int32_t b_token) {
   return a_value > b_value || (a_value == b_value && a_token < b_token);
+}
+
+// Maximum of NaN-free values with independent accumulators: no loop-carried latency chain, vectorisable.
+float max_value(std::span<const float> values) {
+  constexpr size_t kLanes = 8;
+  float lane[kLanes];
+  std::fill(lane, lane + kLanes, -std::numeric_limits<float>::infinity());
+  size_t i = 0;
+  for (; i + kLanes <= values.size(); i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lane[j] = lane[j] < values[i + j] ? values[i + j] : lane[j];
+  for (; i < values.size(); ++i) lane[0] = lane[0] < values[i] ? values[i] : lane[0];
+  return *std::max_element(lane, lane + kLanes);
 }
 
 }  // namespace
@@ -80,20 +93,20 @@ void Sampler::sample(const SamplingParams& params, std::span<const float> logits
     touched_.clear();
     touched_.reserve(vocab);
   }
-  // Branch-free scan (vectorisable); the offending token is looked up only on failure.
+  // Branch-free scans; the offending token is looked up only on failure.
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  bool bad = false;
-  float best = -kInf;
-  for (size_t i = 0; i < vocab; ++i) {
-    const float x = logits[i];
-    bad |= (x != x) | (x == kInf);
-    best = std::max(best, x);
-    work_logits_[i] = x;
+  std::copy(logits.begin(), logits.end(), work_logits_.begin());
+  // NaN or +inf, from the bits: integer tests vectorise where float compares against NaN may not.
+  uint32_t bad = 0;
+  for (float x : logits) {
+    const auto bits = std::bit_cast<uint32_t>(x);
+    bad |= static_cast<uint32_t>((bits & 0x7FFFFFFFu) > 0x7F800000u) | static_cast<uint32_t>(bits == 0x7F800000u);
   }
   if (bad) [[unlikely]] {
     for (size_t i = 0; i < vocab; ++i)
       if (std::isnan(logits[i]) || logits[i] == kInf) fail("sampler: logit of token {} is {}", i, logits[i]);
   }
+  const float best = max_value(logits);
   BANYAN_CHECK(best != -kInf, "sampler: every logit is -inf; no token can be sampled");
 
   apply_penalties(prompt, generated);
@@ -144,8 +157,9 @@ void Sampler::apply_penalties(std::span<const int32_t> prompt, std::span<const i
 }
 
 int32_t Sampler::pick_greedy() const {
-  // std::max_element returns the first maximum, i.e. the lowest id among ties.
-  return static_cast<int32_t>(std::max_element(work_logits_.begin(), work_logits_.end()) - work_logits_.begin());
+  // The first position holding the maximum is the lowest id among ties.
+  const float best = max_value(work_logits_);
+  return static_cast<int32_t>(std::find(work_logits_.begin(), work_logits_.end(), best) - work_logits_.begin());
 }
 
 bool Sampler::candidate_ranks_before(const Candidate& a, const Candidate& b) {
@@ -263,8 +277,7 @@ int32_t Sampler::pick_random(uint64_t step) {
 float raw_logprobs(std::span<const float> logits, int32_t token, size_t top_n, std::vector<TokenLogprob>& top) {
   BANYAN_CHECK(token >= 0 && static_cast<size_t>(token) < logits.size(), "logprobs: token {} outside the vocabulary of {}",
                token, logits.size());
-  float max_logit = -std::numeric_limits<float>::infinity();
-  for (float x : logits) max_logit = std::max(max_logit, x);
+  const float max_logit = max_value(logits);
   BANYAN_CHECK(std::isfinite(max_logit), "logprobs: the largest logit is {}", max_logit);
   double sum = 0.0;
   for (float x : logits) sum += std::exp(x - max_logit);  // float exp, double sum: fast and accurate enough
