@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,11 +40,29 @@ struct Streamed {
   std::vector<std::string> chunks;  // what each feed released
 };
 
+// For ASCII text: the longest suffix of `text` that is a proper prefix of a stop string — exactly what may be held.
+size_t expected_hold(const std::string& text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const auto& s : stops)
+    for (size_t k = 1; k < s.size() && k <= text.size(); ++k)
+      if (text.compare(text.size() - k, k, s, 0, k) == 0) hold = std::max(hold, k);
+  return hold;
+}
+
+bool is_ascii(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
 Streamed stream(const std::vector<std::string>& pieces, const std::vector<std::string>& stops) {
   StopStringMatcher matcher(stops);
   Streamed out;
+  std::string fed;
   for (const auto& piece : pieces) {
+    fed += piece;
     auto o = matcher.feed(piece);
+    if (!o.stopped && is_ascii(fed)) {
+      EXPECT_EQ(matcher.pending_size(), expected_hold(fed, stops)) << "after '" << fed << "'";
+    }
     out.result.text += o.text;
     out.chunks.push_back(o.text);
     if (o.stopped) {
@@ -144,6 +164,23 @@ TEST(StopStrings, Utf8MultibyteTextAndStopStrings) {
   EXPECT_EQ(matcher.feed("a\xF0\x9F").text, "a");
   EXPECT_EQ(matcher.feed("\x98").text, "");
   EXPECT_EQ(matcher.feed("\x80!").text, "\xF0\x9F\x98\x80!");
+}
+
+TEST(StopStrings, RandomTextsOverASmallAlphabetMatchTheReference) {
+  // A three-letter alphabet makes partial matches, overlaps and near-misses frequent. Fixed seed: deterministic.
+  std::mt19937 rng(2024);
+  auto random_string = [&](size_t min_len, size_t max_len) {
+    std::string s(std::uniform_int_distribution<size_t>(min_len, max_len)(rng), 'a');
+    for (auto& c : s) c = static_cast<char>('a' + std::uniform_int_distribution<int>(0, 2)(rng));
+    return s;
+  };
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<std::string> stops;
+    const int n_stops = std::uniform_int_distribution<int>(1, 3)(rng);
+    for (int i = 0; i < n_stops; ++i) stops.push_back(random_string(1, 5));
+    const std::string text = random_string(0, 14);
+    check_all_splits(text, stops);
+  }
 }
 
 TEST(StopStrings, RejectsEmptyStopStrings) {
