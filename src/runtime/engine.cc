@@ -1,0 +1,370 @@
+// Forward pass shared by every family: pre-norm decoder layers of attention (options: q/k/v bias, q/k norm per
+// head or full, clip_qkv) and an FFN that is either routed experts (+ an optional gated shared expert) or a dense
+// SwiGLU MLP. All items of a batch are flattened into one [N, hidden] activation matrix so every matmul sees the
+// whole batch; attention and routing then work per item.
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "runtime/ops/activation.h"
+#include "runtime/ops/attention.h"
+#include "runtime/ops/cpu/simd.h"
+#include "runtime/ops/embedding.h"
+#include "runtime/ops/matmul.h"
+#include "runtime/ops/rmsnorm.h"
+#include "runtime/ops/router.h"
+
+namespace banyan {
+
+namespace {
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+}  // namespace
+
+std::unique_ptr<Engine> Engine::load(const std::filesystem::path& dir, EngineOptions options) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->options_ = options;
+  e->weights_ = ModelWeights::load(dir);
+  const ModelSpec& s = e->weights_->spec;
+  e->pool_ = std::make_unique<ThreadPool>(options.threads);
+  ops::KvLayout layout{s.num_layers, s.num_kv_heads, s.head_dim, options.kv_page_tokens, options.kv_dtype};
+  e->kv_ = std::make_unique<KvCache>(layout, options.kv_cache_bytes);
+  e->rope_ = ops::make_rope_table(s.rope, s.head_dim);
+  int ordinal = 0;
+  for (int l = 0; l < int(s.num_layers); ++l)
+    e->moe_ordinal_.push_back(e->weights_->layers[size_t(l)].is_moe ? ordinal++ : -1);
+  return e;
+}
+
+Engine::~Engine() = default;
+
+SeqId Engine::create_sequence() {
+  std::lock_guard lock(mu_);
+  return kv_->create();
+}
+SeqId Engine::fork_sequence(SeqId src) {
+  std::lock_guard lock(mu_);
+  return kv_->fork(src);
+}
+void Engine::trim_sequence(SeqId seq, int64_t n_tokens) {
+  std::lock_guard lock(mu_);
+  kv_->trim(seq, n_tokens);
+}
+void Engine::free_sequence(SeqId seq) {
+  std::lock_guard lock(mu_);
+  kv_->free(seq);
+}
+int64_t Engine::sequence_length(SeqId seq) const {
+  std::lock_guard lock(mu_);
+  return kv_->length(seq);
+}
+size_t Engine::kv_bytes_in_use() const {
+  std::lock_guard lock(mu_);
+  return kv_->bytes_in_use();
+}
+size_t Engine::kv_bytes_capacity() const {
+  std::lock_guard lock(mu_);
+  return kv_->capacity_bytes();
+}
+
+void Engine::forward(std::span<BatchItem> batch, ForwardOutput& out) {
+  std::lock_guard lock(mu_);
+  forward_locked(batch, out);
+}
+
+void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
+  const ModelSpec& s = spec();
+  const int64_t H = s.hidden_size, V = s.vocab_size;
+  // Validate everything before touching the cache.
+  std::unordered_set<SeqId> seen;
+  int64_t N = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchItem& it = batch[i];
+    BANYAN_CHECK(kv_->exists(it.seq), "forward: item {}: unknown sequence {}", i, it.seq);
+    BANYAN_CHECK(seen.insert(it.seq).second, "forward: sequence {} appears twice in one batch", it.seq);
+    BANYAN_CHECK(!it.tokens.empty(), "forward: item {} (sequence {}) has no tokens", i, it.seq);
+    for (int32_t t : it.tokens)
+      BANYAN_CHECK(t >= 0 && t < V, "forward: item {}: token id {} outside the vocabulary [0, {})", i, t, V);
+    if (it.logits.kind == LogitsRequest::Kind::Positions)
+      for (int32_t p : it.logits.positions)
+        BANYAN_CHECK(p >= 0 && p < int64_t(it.tokens.size()), "forward: item {}: logits position {} outside [0, {})",
+                     i, p, it.tokens.size());
+    if (it.restriction)
+      BANYAN_CHECK(it.restriction->num_experts() == s.num_experts &&
+                       it.restriction->num_moe_layers() == s.num_moe_layers(),
+                   "forward: item {}: expert restriction made for another model ({} experts × {} MoE layers)", i,
+                   it.restriction->num_experts(), it.restriction->num_moe_layers());
+    if (it.taps) {
+      auto& req = *it.taps;
+      std::vector<int> layers = req.layers;
+      if (layers.empty()) layers = s.moe_layers();
+      for (int l : layers)
+        BANYAN_CHECK(l >= 0 && l < s.num_layers && moe_ordinal_[size_t(l)] >= 0,
+                     "forward: item {}: router tap on layer {}, which is not an MoE layer", i, l);
+      req.taps.resize(layers.size());
+      for (size_t j = 0; j < layers.size(); ++j) req.taps[j].layer = layers[j];
+    }
+    N += int64_t(it.tokens.size());
+  }
+
+  items_.resize(batch.size());
+  grow(tokens_, size_t(N));
+  grow(positions_, size_t(N));
+  int64_t row = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ItemState& st = items_[i];
+    st.begin = row;
+    st.n = int64_t(batch[i].tokens.size());
+    st.start = kv_->length(batch[i].seq);
+    for (int64_t j = 0; j < st.n; ++j) {
+      tokens_[size_t(row + j)] = batch[i].tokens[size_t(j)];
+      positions_[size_t(row + j)] = st.start + j;
+    }
+    row += st.n;
+  }
+
+  // Reserve KV space for every item; undo all reservations if any fails.
+  size_t reserved = 0;
+  try {
+    for (; reserved < batch.size(); ++reserved) kv_->reserve(batch[reserved].seq, items_[reserved].n);
+  } catch (...) {
+    for (size_t i = 0; i < reserved; ++i) kv_->trim(batch[i].seq, items_[i].start);
+    throw;
+  }
+  page_tables_.resize(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) page_tables_[i] = kv_->pages(batch[i].seq);
+
+  try {
+    const ops::OpContext ctx{pool_.get()};
+    grow(x_, size_t(N * H));
+    ops::embedding(ctx, weights_->embed, tokens_.data(), N, x_.data());
+    const int64_t half = rope_.rotary_dim / 2;
+    grow(cos_, size_t(N * half));
+    grow(sin_, size_t(N * half));
+    ops::rope_cos_sin(rope_, positions_.data(), N, cos_.data(), sin_.data());
+    for (int l = 0; l < int(s.num_layers); ++l) run_layer(l, batch);
+
+    // Logits for the requested rows only: final norm + LM head.
+    out.vocab_size = V;
+    out.item_rows.assign(batch.size() + 1, 0);
+    out.row_positions.clear();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& req = batch[i].logits;
+      switch (req.kind) {
+        case LogitsRequest::Kind::None: break;
+        case LogitsRequest::Kind::Last: out.row_positions.push_back(int32_t(items_[i].n - 1)); break;
+        case LogitsRequest::Kind::All:
+          for (int32_t j = 0; j < items_[i].n; ++j) out.row_positions.push_back(j);
+          break;
+        case LogitsRequest::Kind::Positions:
+          out.row_positions.insert(out.row_positions.end(), req.positions.begin(), req.positions.end());
+          break;
+      }
+      out.item_rows[i + 1] = int64_t(out.row_positions.size());
+    }
+    const int64_t R = int64_t(out.row_positions.size());
+    grow(final_rows_, size_t(R * H));
+    for (size_t i = 0; i < batch.size(); ++i)
+      for (int64_t r = out.item_rows[i]; r < out.item_rows[i + 1]; ++r)
+        std::memcpy(final_rows_.data() + r * H, x_.data() + (items_[i].begin + out.row_positions[size_t(r)]) * H,
+                    size_t(H) * sizeof(float));
+    ops::rmsnorm(ctx, final_rows_.data(), R, H, H, weights_->final_norm.data(), float(s.rms_norm_eps),
+                 final_rows_.data());
+    out.logits.resize(size_t(R * V));
+    ops::matmul(ctx, final_rows_.data(), R, H, weights_->lm_head, out.logits.data(), V);
+  } catch (...) {
+    for (size_t i = 0; i < batch.size(); ++i) kv_->trim(batch[i].seq, items_[i].start);
+    throw;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) kv_->commit(batch[i].seq, items_[i].n);
+}
+
+void Engine::run_layer(int layer, std::span<BatchItem> batch) {
+  const ModelSpec& s = spec();
+  const FamilyOptions& opt = weights_->options;
+  const LayerWeights& w = weights_->layers[size_t(layer)];
+  const ops::OpContext ctx{pool_.get()};
+  const int64_t N = items_.empty() ? 0 : items_.back().begin + items_.back().n;
+  const int64_t H = s.hidden_size, hd = s.head_dim;
+  const int64_t q_dim = s.num_heads * hd, kv_dim = s.num_kv_heads * hd;
+  const int64_t qs = q_dim + 2 * kv_dim;  // row stride of the fused q|k|v buffer
+  const float eps = float(s.rms_norm_eps);
+
+  // --- attention block ---
+  grow(h_, size_t(N * H));
+  ops::rmsnorm(ctx, x_.data(), N, H, H, w.attn_norm.data(), eps, h_.data());
+  grow(qkv_, size_t(N * qs));
+  float* q = qkv_.data();
+  float* k = q + q_dim;
+  float* v = k + kv_dim;
+  ops::matmul(ctx, h_.data(), N, H, w.attn.q, q, qs);
+  ops::matmul(ctx, h_.data(), N, H, w.attn.k, k, qs);
+  ops::matmul(ctx, h_.data(), N, H, w.attn.v, v, qs);
+  if (!w.attn.q_bias.empty()) {
+    ops::add_bias(q, N, q_dim, qs, w.attn.q_bias.data());
+    ops::add_bias(k, N, kv_dim, qs, w.attn.k_bias.data());
+    ops::add_bias(v, N, kv_dim, qs, w.attn.v_bias.data());
+  }
+  if (opt.qk_norm == QkNorm::PerHead) {
+    const ops::OpContext serial{};
+    for (int64_t i = 0; i < N; ++i) {
+      ops::rmsnorm(serial, q + i * qs, s.num_heads, hd, hd, w.attn.q_norm.data(), eps, q + i * qs);
+      ops::rmsnorm(serial, k + i * qs, s.num_kv_heads, hd, hd, w.attn.k_norm.data(), eps, k + i * qs);
+    }
+  } else if (opt.qk_norm == QkNorm::Full) {
+    ops::rmsnorm(ctx, q, N, q_dim, qs, w.attn.q_norm.data(), eps, q);
+    ops::rmsnorm(ctx, k, N, kv_dim, qs, w.attn.k_norm.data(), eps, k);
+  }
+  if (opt.clip_qkv) {
+    const float c = *opt.clip_qkv;
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < qs; ++j) q[i * qs + j] = std::clamp(q[i * qs + j], -c, c);
+  }
+  ops::rope_apply(rope_, q, N, qs, s.num_heads, hd, cos_.data(), sin_.data());
+  ops::rope_apply(rope_, k, N, qs, s.num_kv_heads, hd, cos_.data(), sin_.data());
+
+  // Write this layer's K/V for the new positions into the cache.
+  const ops::KvLayout& lay = kv_->layout();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ItemState& st = items_[i];
+    for (int64_t j = 0; j < st.n; ++j) {
+      const int64_t pos = st.start + j;
+      const uint8_t* page = page_tables_[i][pos / lay.page_tokens];
+      for (int vv = 0; vv < 2; ++vv) {
+        uint8_t* dst = const_cast<uint8_t*>(page) + lay.offset(layer, vv, pos % lay.page_tokens);
+        const float* src = (vv ? v : k) + (st.begin + j) * qs;
+        if (lay.dtype == DType::F32) std::memcpy(dst, src, size_t(kv_dim) * sizeof(float));
+        else simd::f32_to_bf16(src, reinterpret_cast<uint16_t*>(dst), kv_dim);
+      }
+    }
+  }
+  grow(attn_, size_t(N * q_dim));
+  thread_local std::vector<ops::AttentionSeq> seqs;
+  seqs.resize(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ItemState& st = items_[i];
+    seqs[i] = ops::AttentionSeq{page_tables_[i], st.start, st.n, q + st.begin * qs, qs,
+                                attn_.data() + st.begin * q_dim, q_dim};
+  }
+  const ops::AttentionShape shape{s.num_heads, s.num_kv_heads, hd, 1.0f / std::sqrt(float(hd))};
+  ops::attention(ctx, shape, lay, layer, seqs);
+  grow(tmp_, size_t(N * H));
+  ops::matmul(ctx, attn_.data(), N, q_dim, w.attn.o, tmp_.data(), H);
+  ops::residual_add(x_.data(), tmp_.data(), N * H);
+
+  // --- FFN block ---
+  ops::rmsnorm(ctx, x_.data(), N, H, H, w.ffn_norm.data(), eps, h_.data());
+  if (w.is_moe) {
+    moe_block(layer, w, batch);
+  } else {
+    ops::dense_swiglu(ctx, h_.data(), N, H, *w.dense_mlp, mlp_tmp_, tmp_.data(), H);
+  }
+  ops::residual_add(x_.data(), tmp_.data(), N * H);
+}
+
+namespace {
+RouterTap* find_tap(RouterTapRequest* req, int layer) {
+  if (!req) return nullptr;
+  for (auto& t : req->taps)
+    if (t.layer == layer) return &t;
+  return nullptr;
+}
+}  // namespace
+
+// Routed experts (+ shared expert) of one MoE layer, from h_ into tmp_. Routing is per item (each may carry its
+// own restriction); the expert GEMMs run over runs of consecutive items that share k, so a decode batch of many
+// sequences still groups all its tokens by expert.
+void Engine::moe_block(int layer, const LayerWeights& w, std::span<BatchItem> batch) {
+  const ModelSpec& s = spec();
+  const ops::OpContext ctx{pool_.get()};
+  const int64_t N = items_.back().begin + items_.back().n;
+  const int64_t H = s.hidden_size, E = s.num_experts;
+  const int ord = moe_ordinal_[size_t(layer)];
+
+  grow(router_logits_, size_t(N * E));
+  ops::matmul(ctx, h_.data(), N, H, w.router, router_logits_.data(), E);
+
+  int kmax = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ExpertRestriction* r = batch[i].restriction;
+    const int k_cfg = r && r->top_k_override() ? *r->top_k_override() : int(s.top_k);
+    items_[i].k = std::min<int>(k_cfg, int(E));
+    kmax = std::max(kmax, items_[i].k);
+  }
+  grow(route_ids_, size_t(N * kmax));
+  grow(route_w_, size_t(N * kmax));
+  // Routing per item; ids/weights of item i start at row begin with stride k (its own k after restriction).
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ItemState& st = items_[i];
+    const ExpertRestriction* r = batch[i].restriction;
+    RouterTap* tap = find_tap(batch[i].taps, layer);
+    float* probs = nullptr;
+    if (tap) {
+      tap->probs.resize(size_t(st.n * E));
+      probs = tap->probs.data();
+    }
+    const ops::RouterConfig cfg{E, st.k, weights_->options.renormalize_topk};
+    st.k = ops::router_topk(ctx, cfg, router_logits_.data() + st.begin * E, st.n, r ? r->mask(ord) : nullptr, probs,
+                            route_ids_.data() + st.begin * kmax, route_w_.data() + st.begin * kmax);
+    if (tap) {
+      tap->k = st.k;
+      tap->ids.assign(route_ids_.begin() + st.begin * kmax, route_ids_.begin() + st.begin * kmax + st.n * st.k);
+      tap->weights.assign(route_w_.begin() + st.begin * kmax, route_w_.begin() + st.begin * kmax + st.n * st.k);
+    }
+  }
+  // Expert GEMMs over runs of consecutive items with the same k (items asking for output norms run alone).
+  size_t i = 0;
+  while (i < batch.size()) {
+    RouterTap* tap = find_tap(batch[i].taps, layer);
+    const bool norms = tap && batch[i].taps->expert_output_norms;
+    size_t j = i + 1;
+    if (!norms) {
+      while (j < batch.size() && items_[j].k == items_[i].k &&
+             !(find_tap(batch[j].taps, layer) && batch[j].taps->expert_output_norms))
+        ++j;
+    }
+    // Items in the run wrote their ids with stride k starting at their own begin·kmax; make them contiguous.
+    const int k = items_[i].k;
+    const int64_t begin = items_[i].begin;
+    const int64_t n = items_[j - 1].begin + items_[j - 1].n - begin;
+    if (k != kmax || j - i > 1) {
+      int64_t dst = begin * kmax;
+      for (size_t m = i; m < j; ++m) {
+        const int64_t src = items_[m].begin * kmax;
+        std::memmove(route_ids_.data() + dst, route_ids_.data() + src, size_t(items_[m].n * k) * sizeof(int32_t));
+        std::memmove(route_w_.data() + dst, route_w_.data() + src, size_t(items_[m].n * k) * sizeof(float));
+        dst += items_[m].n * k;
+      }
+    }
+    double* wn = nullptr;
+    int64_t* tc = nullptr;
+    if (norms) {
+      tap->weighted_output_norm.assign(size_t(E), 0.0);
+      tap->token_count.assign(size_t(E), 0);
+      wn = tap->weighted_output_norm.data();
+      tc = tap->token_count.data();
+    }
+    ops::moe_experts(ctx, h_.data() + begin * H, n, H, H, route_ids_.data() + begin * kmax,
+                     route_w_.data() + begin * kmax, k, w.experts, moe_scratch_, tmp_.data() + begin * H, H, wn, tc);
+    i = j;
+  }
+
+  if (w.shared_expert) {  // Qwen2-MoE: tmp += sigmoid(gate · h) · shared_expert(h)
+    grow(attn_, size_t(N * H));  // attention output is consumed; reuse as the shared expert's output
+    ops::dense_swiglu(ctx, h_.data(), N, H, *w.shared_expert, mlp_tmp_, attn_.data(), H);
+    grow(gate_, size_t(N));
+    if (!w.shared_expert_gate.empty()) ops::matmul(ctx, h_.data(), N, H, w.shared_expert_gate, gate_.data(), 1);
+    for (int64_t t = 0; t < N; ++t) {
+      const float g = w.shared_expert_gate.empty() ? 1.0f : 1.0f / (1.0f + std::exp(-gate_[size_t(t)]));
+      simd::axpy(g, attn_.data() + t * H, tmp_.data() + t * H, H);
+    }
+  }
+}
+
+}  // namespace banyan

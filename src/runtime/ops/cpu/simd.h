@@ -1,0 +1,21 @@
+// SIMD kernels (Highway, dispatched at run time to the best target of the CPU) shared by the CPU ops.
+// All arithmetic is fp32; bf16 inputs are widened exactly (bf16 → f32 is a shift).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace banyan::simd {
+
+// y[i*ldy + j] = Σ_k x[i*ldx + k] · w[j][k]  for i < n, j < nw (nw in 1..4); w rows are fp32, length k.
+void matmul_block4(const float* x, int64_t n, int64_t ldx, const float* const* w, int nw, int64_t k, float* y,
+                   int64_t ldy);
+
+float dot(const float* a, const float* b, int64_t n);
+float dot_bf16(const float* a, const uint16_t* b, int64_t n);  // b in bf16
+void axpy(float alpha, const float* x, float* y, int64_t n);    // y += alpha·x
+void axpy_bf16(float alpha, const uint16_t* x, float* y, int64_t n);
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);  // round to nearest even
+float sum_squares(const float* x, int64_t n);
+
+}  // namespace banyan::simd
