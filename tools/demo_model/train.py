@@ -37,6 +37,7 @@ EVAL_PROMPT_LEN = 64
 EVAL_MAX_PER_DOMAIN = 40
 EVAL_TEXT_CHARS = 20000
 LOGITS_MAX_ABS_DIFF = 2e-3  # fp32 vs fp32; a real layout/maths mismatch gives differences of order 1
+ROUTER_TIE = 1e-4  # fp32 router probabilities of two implementations differ by ~1e-6
 
 
 def log(msg):
@@ -206,30 +207,34 @@ class MoE(nn.Module):
         x = x.reshape(-1, shape[-1])
         probs = torch.softmax(self.gate(x).float(), dim=-1)
         top_w, top_i = torch.topk(probs, self.top_k, dim=-1)
+        # Gap between the k-th and (k+1)-th router probability: near zero, two implementations may pick
+        # different experts for the token (a tie), which is not a disagreement about the model.
+        margin = top_w[:, -1] - torch.topk(probs, self.top_k + 1, dim=-1).values[:, -1]
         top_w = top_w / top_w.sum(dim=-1, keepdim=True)
 
-        # Group the (token, slot) pairs by expert, then one dense SwiGLU per expert.
+        # Group the (token, slot) pairs by expert into a padded [experts, capacity, hidden] batch, so that all
+        # experts run as three batched matmuls instead of a Python loop of small ones (launch-bound otherwise).
         flat_e = top_i.reshape(-1)
         order = torch.argsort(flat_e, stable=True)
-        counts = torch.bincount(flat_e, minlength=self.num_experts).tolist()
+        sorted_e = flat_e[order]
+        counts = torch.bincount(flat_e, minlength=self.num_experts)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(flat_e.numel(), device=x.device) - starts[sorted_e]
+        capacity = int(counts.max().item())
         token_of = order // self.top_k
-        weight_of = top_w.reshape(-1)[order]
+        xe = x.new_zeros(self.num_experts, capacity, shape[-1])
+        xe[sorted_e, slot] = x[token_of]
+        h = F.silu(torch.bmm(xe, self.gate_proj.transpose(1, 2).to(xe.dtype))) * \
+            torch.bmm(xe, self.up_proj.transpose(1, 2).to(xe.dtype))
+        ye = torch.bmm(h, self.down_proj.transpose(1, 2).to(h.dtype))[sorted_e, slot]
+        ye = ye * top_w.reshape(-1)[order, None].to(ye.dtype)
         out = torch.zeros_like(x)
-        start = 0
-        for e, n in enumerate(counts):
-            if n == 0:
-                continue
-            idx = token_of[start:start + n]
-            xe = x[idx]
-            h = F.silu(F.linear(xe, self.gate_proj[e])) * F.linear(xe, self.up_proj[e])
-            ye = F.linear(h, self.down_proj[e]) * weight_of[start:start + n, None].to(h.dtype)
-            out.index_add_(0, idx, ye.to(out.dtype))
-            start += n
+        out.index_add_(0, token_of, ye.to(out.dtype))
 
         # Switch-style balance loss: E * sum_e (fraction of assignments to e) * (mean router prob of e).
-        frac = torch.bincount(flat_e, minlength=self.num_experts).float() / flat_e.numel()
+        frac = counts.float() / flat_e.numel()
         aux = self.num_experts * torch.sum(frac * probs.mean(dim=0))
-        return out.reshape(shape), aux, top_i
+        return out.reshape(shape), aux, (top_i.reshape(*shape[:-1], self.top_k), margin.reshape(shape[:-1]))
 
 
 class Block(nn.Module):
@@ -242,8 +247,8 @@ class Block(nn.Module):
 
     def forward(self, x, cos, sin):
         x = x + self.self_attn(self.input_layernorm(x), cos, sin)
-        y, aux, top_i = self.mlp(self.post_attention_layernorm(x))
-        return x + y, aux, top_i
+        y, aux, route = self.mlp(self.post_attention_layernorm(x))
+        return x + y, aux, route
 
 
 class MoeLM(nn.Module):
@@ -278,9 +283,9 @@ class MoeLM(nn.Module):
         x = self.embed_tokens(ids)
         aux_total, routes = 0.0, []
         for layer in self.layers:
-            x, aux, top_i = layer(x, cos, sin)
+            x, aux, route = layer(x, cos, sin)
             aux_total = aux_total + aux
-            routes.append(top_i)
+            routes.append(route)  # (top-k expert ids [b, t, k], top-k margin [b, t])
         return self.lm_head(self.norm(x)), aux_total / len(self.layers), routes
 
     def state_dict_hf(self):
@@ -378,6 +383,7 @@ def train(model, stream, args, device):
     t0 = time.time()
     step = 0
     timing_start = None
+    ms_per_step = None
     while True:
         if total is not None and step >= total:
             break
@@ -385,13 +391,14 @@ def train(model, stream, args, device):
         if elapsed > budget_s:
             log(f"time cap of {args.minutes} min reached at step {step}")
             break
-        if total is None and step == 20:
+        if total is None and step == 100:
             torch.cuda.synchronize()
             timing_start = time.time()
-        if total is None and step == 60:
+        if total is None and step == 200:
             torch.cuda.synchronize()
-            per_step = (time.time() - timing_start) / 40
-            total = max(step + 1, int((budget_s - (time.time() - t0)) / per_step * 0.97) + step)
+            per_step = (time.time() - timing_start) / 100
+            ms_per_step = round(per_step * 1000, 2)
+            total = max(step + 1, int((budget_s - (time.time() - t0)) / per_step * 0.98) + step)
             log(f"{per_step * 1000:.1f} ms/step -> training for {total} steps (pass --steps {total} to repeat)")
 
         starts = torch.randint(0, n_starts, (args.batch_size,), generator=data_gen).to(device)
@@ -414,7 +421,7 @@ def train(model, stream, args, device):
             log(json.dumps(rec))
         step += 1
     torch.cuda.synchronize()
-    return {"steps": step, "seconds": round(time.time() - t0, 2),
+    return {"planned_steps": total, "ms_per_step_at_start": ms_per_step, "steps": step, "seconds": round(time.time() - t0, 2),
             "tokens": step * args.batch_size * args.seq_len, "history": history}
 
 
@@ -521,6 +528,7 @@ def main():
 
     ours_nll, hf_nll, usage = {}, {}, torch.zeros(cfg["num_hidden_layers"], cfg["num_experts"])
     max_diff, argmax_agree, n_pos = 0.0, 0, 0
+    tie_sequences, unexplained = [], []
     with torch.no_grad():
         for domain, ids in eval_seqs.items():
             ids = ids.to(device)
@@ -531,13 +539,31 @@ def main():
             n_pos += ids.numel()
             ours_nll[domain] = continuation_nll(ours, ids).cpu()
             hf_nll[domain] = continuation_nll(theirs, ids).cpu()
-            for layer, top_i in enumerate(routes):
+            # Per sequence: positions whose logits differ by more than the threshold are allowed only when a
+            # router tie (margin < ROUTER_TIE) occurs at or before the first such position.
+            pos_diff = (ours - theirs).abs().amax(dim=-1)
+            min_margin = torch.stack([m for _, m in routes]).amin(dim=0)  # [b, t] over layers
+            for b in range(ids.shape[0]):
+                bad = torch.nonzero(pos_diff[b] > LOGITS_MAX_ABS_DIFF).flatten()
+                if bad.numel() == 0:
+                    continue
+                first = int(bad[0].item())
+                tie = float(min_margin[b, :first + 1].min().item())
+                if tie < ROUTER_TIE:
+                    tie_sequences.append({"domain": domain, "index": b, "first_position": first,
+                                          "router_margin": tie, "max_diff": float(pos_diff[b].max().item())})
+                else:
+                    unexplained.append({"domain": domain, "index": b, "first_position": first,
+                                        "router_margin": tie, "max_diff": float(pos_diff[b].max().item())})
+            for layer, (top_i, _) in enumerate(routes):
                 usage[layer] += torch.bincount(top_i.reshape(-1).cpu(), minlength=cfg["num_experts"]).float()
     usage = usage / usage.sum(dim=1, keepdim=True)
     ppl, ppl_domain = perplexities(ours_nll)
     hf_ppl, _ = perplexities(hf_nll)
 
-    check_ok = max_diff < LOGITS_MAX_ABS_DIFF and not load_problems.get("missing_keys") \
+    n_seqs = sum(int(v.shape[0]) for v in eval_seqs.values())
+    check_ok = not unexplained and len(tie_sequences) <= max(1, n_seqs // 20) \
+        and not load_problems.get("missing_keys") \
         and not load_problems.get("unexpected_keys") and not load_problems.get("mismatched_keys")
     tokenizer_check = check_tokenizer(args.out, tok, heldout_docs)
     result = {
@@ -546,7 +572,10 @@ def main():
         "heldout_perplexity_transformers": round(hf_ppl, 4),
         "eval_sequences": run_log["eval_sequences"],
         "transformers_check": {"max_abs_logit_diff": max_diff, "argmax_agreement": argmax_agree / n_pos,
-                               "threshold": LOGITS_MAX_ABS_DIFF, "loading_problems": load_problems,
+                               "threshold": LOGITS_MAX_ABS_DIFF, "sequences": n_seqs,
+                               "sequences_over_threshold_after_router_tie": tie_sequences,
+                               "sequences_over_threshold_unexplained": unexplained,
+                               "loading_problems": load_problems,
                                "ok": bool(check_ok)},
         "tokenizer_check": tokenizer_check,
         "expert_usage": {"min_fraction": float(usage.min().item()), "max_fraction": float(usage.max().item()),
