@@ -25,6 +25,15 @@ int64_t ConfigReader::req_int(const char* key) const {
   return *v;
 }
 
+int64_t ConfigReader::req_int_any(std::initializer_list<const char*> keys) const {
+  std::string names;
+  for (const char* k : keys) {
+    if (has(k)) return req_int(k);
+    names += fmt::format("{}\"{}\"", names.empty() ? "" : " or ", k);
+  }
+  fail("{}: missing required field {}", source_, names);
+}
+
 int64_t ConfigReader::opt_int(const char* key, int64_t fallback) const {
   return has(key) ? req_int(key) : fallback;
 }

@@ -1,6 +1,7 @@
 // Typed access to a Hugging Face config.json with errors that name the file and the field.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -18,6 +19,9 @@ class ConfigReader {
   bool has(const char* key) const;
 
   int64_t req_int(const char* key) const;
+  // The first of several spellings that is present (e.g. num_experts / num_local_experts across transformers
+  // versions); errors naming all of them when none is.
+  int64_t req_int_any(std::initializer_list<const char*> keys) const;
   int64_t opt_int(const char* key, int64_t fallback) const;
   std::optional<int64_t> maybe_int(const char* key) const;
   double opt_double(const char* key, double fallback) const;

@@ -36,7 +36,9 @@ void parse_deepseek(const ConfigReader& cfg, ModelSpec& s, RouterScoring default
   s.qk_nope_head_dim = cfg.req_int("qk_nope_head_dim");
   s.qk_rope_head_dim = cfg.req_int("qk_rope_head_dim");
   s.v_head_dim = cfg.req_int("v_head_dim");
+  // v5 configs also write head_dim (= qk_rope_head_dim) and qk_head_dim; banyan's head_dim is the q/k width.
   s.head_dim = s.qk_nope_head_dim + s.qk_rope_head_dim;
+  s.rope.interleave = cfg.opt_bool("rope_interleave", true);
 
   // transformers: layer L is sparse when experts exist, L >= first_k_dense_replace and L % moe_layer_freq == 0.
   int64_t first_dense = cfg.opt_int("first_k_dense_replace", 0);

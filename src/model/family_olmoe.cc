@@ -6,7 +6,7 @@ namespace banyan {
 
 namespace {
 void parse_olmoe(const ConfigReader& cfg, ModelSpec& s) {
-  s.num_experts = cfg.req_int("num_experts");
+  s.num_experts = cfg.req_int_any({"num_experts", "num_local_experts"});
   s.top_k = cfg.req_int("num_experts_per_tok");
   s.intermediate_size = cfg.req_int("intermediate_size");
   s.moe_intermediate_size = s.intermediate_size;

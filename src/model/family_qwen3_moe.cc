@@ -19,7 +19,8 @@ std::vector<bool> qwen_moe_layer_pattern(const ConfigReader& cfg, int64_t num_la
 
 namespace {
 void parse_qwen3_moe(const ConfigReader& cfg, ModelSpec& s) {
-  s.num_experts = cfg.req_int("num_experts");
+  // transformers 5.x saves num_local_experts; earlier versions num_experts.
+  s.num_experts = cfg.req_int_any({"num_experts", "num_local_experts"});
   s.top_k = cfg.req_int("num_experts_per_tok");
   s.moe_intermediate_size = cfg.req_int("moe_intermediate_size");
   s.intermediate_size = cfg.opt_int("intermediate_size", 0);

@@ -31,6 +31,7 @@ struct RopeSpec {
   std::optional<double> attention_factor;     // yarn
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
   double partial_rotary_factor = 1.0;
+  bool interleave = false;  // rotate (even, odd) pairs instead of halves (DeepSeek rope_interleave, default on)
 };
 
 struct ModelSpec {
