@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "plan/json_pretty.h"
 
 namespace banyan {
 namespace {
@@ -194,7 +195,7 @@ void write_plan(const std::filesystem::path& path, const Plan& plan) {
   validate_plan(plan, path.string());
   std::ofstream out(path);
   BANYAN_CHECK(out, "cannot write plan {}", path.string());
-  out << plan_to_json(plan).dump(1) << "\n";
+  out << pretty_json(plan_to_json(plan));
   out.close();
   BANYAN_CHECK(out, "error writing plan {}", path.string());
 }

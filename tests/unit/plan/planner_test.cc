@@ -155,7 +155,9 @@ TEST(Planner, BudgetKeepsEachClustersTopExperts) {
       ASSERT_EQ(plan.nodes[g].experts[l].size(), 5u);
       EXPECT_TRUE(std::binary_search(plan.nodes[g].experts[l].begin(), plan.nodes[g].experts[l].end(), 0));
       for (int e : plan.nodes[g].experts[l])
-        if (e != 0) EXPECT_EQ(e % 2, group);
+        if (e != 0) {
+          EXPECT_EQ(e % 2, group);
+        }
     }
   }
   o.replicate = 6;  // more replicas than the budget

@@ -1,0 +1,83 @@
+// `banyan plan`: writes plan.json (banyan-plan/1) for a model, a node count and a scheme (see plan/planner.h).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "format/safetensors.h"
+#include "model/model_spec.h"
+#include "plan/planner.h"
+#include "plan/profiles.h"
+
+namespace banyan::cli {
+namespace {
+
+struct PlanArgs {
+  std::string model, scheme = "contiguous", profiles, out, criterion = "probs";
+  int nodes = 2;
+  int64_t experts_per_node = 0, replicate = 0;
+  uint64_t seed = 0;
+  int restarts = 10;
+};
+
+int run_plan(const PlanArgs& a) {
+  auto scheme = parse_scheme(a.scheme);
+  BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget)", a.scheme);
+  auto criterion = parse_criterion(a.criterion);
+  BANYAN_CHECK(criterion, "unknown --criterion '{}' (probs, counts, topk_mass, out_norm)", a.criterion);
+  ModelSpec spec = load_model_spec(a.model);
+  Checkpoint ckpt(a.model);
+  PlanModel m;
+  m.source_path = std::filesystem::absolute(a.model).string();
+  m.source_sha256 = ckpt.source_hash();
+  m.family = std::string(family_name(spec.family));
+  m.num_layers = spec.num_layers;
+  m.moe_layers = spec.moe_layers();
+  m.num_experts = spec.num_experts;
+  m.top_k = spec.top_k;
+  PlanOptions o;
+  o.nodes = a.nodes;
+  o.scheme = *scheme;
+  o.experts_per_node = a.experts_per_node;
+  o.replicate = a.replicate;
+  o.seed = a.seed;
+  o.restarts = a.restarts;
+  o.criterion = *criterion;
+  std::optional<Profiles> profiles;
+  if (!a.profiles.empty()) profiles = read_profiles(a.profiles);
+  Plan plan = make_plan(m, o, profiles ? &*profiles : nullptr, a.profiles);
+  write_plan(a.out, plan);
+  for (const auto& n : plan.nodes) {
+    if (n.quality)
+      spdlog::info("{}: {} experts/layer, cluster {} ({} docs), predicted {} {:.4f} on its docs, {:.4f} on all",
+                   n.name, plan.experts_per_node, n.cluster, n.quality->documents, n.quality->metric,
+                   n.quality->on_cluster, n.quality->on_all);
+    else
+      spdlog::info("{}: {} experts/layer", n.name, plan.experts_per_node);
+  }
+  fmt::print("{}\n", a.out);
+  return 0;
+}
+
+RegisterCommand reg{{"plan", "Plan which routed experts each node holds (writes plan.json)", [](CLI::App& sub) {
+                       auto a = std::make_shared<PlanArgs>();
+                       sub.add_option("--model", a->model, "Model directory (Hugging Face layout)")->required();
+                       sub.add_option("--nodes", a->nodes, "Number of nodes")->required();
+                       sub.add_option("--scheme", a->scheme, "contiguous | clustered | budget")->required();
+                       sub.add_option("--experts-per-node", a->experts_per_node,
+                                      "Experts per node and layer (budget scheme; replicas count within)");
+                       sub.add_option("--replicate", a->replicate,
+                                      "Hot experts per layer added to every node (needs --profiles)");
+                       sub.add_option("--profiles", a->profiles, "Calibration profiles from `banyan calibrate`");
+                       sub.add_option("--criterion", a->criterion,
+                                      "Expert selection criterion: probs | counts | topk_mass | out_norm");
+                       sub.add_option("--seed", a->seed, "k-means seed");
+                       sub.add_option("--restarts", a->restarts, "k-means restarts");
+                       sub.add_option("--out", a->out, "Output plan.json")->required();
+                       return [a] { return run_plan(*a); };
+                     }}};
+
+}  // namespace
+}  // namespace banyan::cli
