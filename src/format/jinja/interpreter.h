@@ -1,0 +1,101 @@
+// Render-time state: variable scopes, output buffer, and the operations expressions and statements share
+// (attribute/item access, calls, operators). One Interpreter renders one template once.
+#pragma once
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "format/jinja/ast.h"
+#include "format/jinja/value.h"
+
+namespace banyan::jinja {
+
+// raise_exception(msg) from a template: the message is exactly the template's (no location prefix).
+class TemplateRaisedError : public Error {
+ public:
+  using Error::Error;
+};
+// Any other render failure, prefixed with the template line it happened on.
+class RenderError : public Error {
+ public:
+  using Error::Error;
+};
+
+class Output {
+ public:
+  void write(const TaggedString& s) { buffer_.append(s); }
+  void write(std::string_view s) { buffer_.append(s); }
+  TaggedString take() { return std::move(buffer_); }
+
+ private:
+  TaggedString buffer_;
+};
+
+using Frame = std::unordered_map<std::string, Value>;
+using FrameStack = std::vector<std::shared_ptr<Frame>>;
+
+class Interpreter {
+ public:
+  explicit Interpreter(std::shared_ptr<Frame> globals);
+
+  Value lookup(const std::string& name) const;
+  void assign(const std::string& name, Value value);  // in the innermost scope
+  void assign(const Target& target, Value value);
+
+  // A new innermost scope for the lifetime of the guard (loop iterations, macro calls, with-blocks).
+  class ScopeGuard {
+   public:
+    explicit ScopeGuard(Interpreter& interp);
+    ~ScopeGuard();
+    ScopeGuard(const ScopeGuard&) = delete;
+    ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+   private:
+    Interpreter& interp_;
+  };
+  // Runs with `frames` as the scope chain (macros see the scopes of their definition), restoring afterwards.
+  class FramesSwap {
+   public:
+    FramesSwap(Interpreter& interp, FrameStack frames);
+    ~FramesSwap();
+    FramesSwap(const FramesSwap&) = delete;
+    FramesSwap& operator=(const FramesSwap&) = delete;
+
+   private:
+    Interpreter& interp_;
+    FrameStack saved_;
+  };
+  const FrameStack& frames() const { return frames_; }
+
+  Value call(const Value& callee, CallArgs& args);
+  Value get_attribute(const Value& object, const std::string& name);  // obj.name: methods first, then items
+  Value get_item(const Value& object, const Value& key);              // obj[key]: items first, then methods
+
+  int macro_depth = 0;  // guards against runaway recursion
+
+ private:
+  FrameStack frames_;
+};
+
+// Raises jinja2's UndefinedError for an operation on an undefined value.
+[[noreturn]] void fail_undefined(const Value& v);
+
+// Python operators with jinja2's semantics.
+Value op_add(const Value& a, const Value& b);
+Value op_sub(const Value& a, const Value& b);
+Value op_mul(const Value& a, const Value& b);
+Value op_div(const Value& a, const Value& b);
+Value op_floordiv(const Value& a, const Value& b);
+Value op_mod(const Value& a, const Value& b);
+Value op_pow(const Value& a, const Value& b);
+Value op_neg(const Value& a);
+bool op_contains(const Value& container, const Value& item);  // `item in container`
+
+// Iteration as Python does it: list items, dict keys, string characters; undefined iterates as empty.
+std::vector<Value> iterate(const Value& v);
+// Number of Unicode code points / items; throws for values without a length.
+int64_t length_of(const Value& v);
+
+}  // namespace banyan::jinja
