@@ -1,0 +1,125 @@
+#include "plan/calibrate.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "format/safetensors.h"
+#include "plan/corpus_walk.h"
+#include "test_paths.h"
+
+using namespace banyan;
+namespace fs = std::filesystem;
+
+// Profiles of the transformers golden inputs equal the means / counts of transformers' own router outputs.
+TEST(Calibrate, MatchesTransformersRouterGoldens) {
+  for (const char* fam : {"qwen3_moe", "qwen2_moe", "mixtral", "olmoe"}) {
+    SCOPED_TRACE(fam);
+    fs::path model = banyan::test::fixtures_dir() / "models" / fam;
+    SafetensorsFile golden(banyan::test::fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
+    TensorView ids = golden.view("input_ids");
+    const int64_t B = ids.dim(0), T = ids.dim(1);
+    std::vector<Document> docs(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      docs[b].domain = "d" + std::to_string(b);
+      for (int64_t t = 0; t < T; ++t) docs[b].tokens.push_back(int32_t(ids.as<int64_t>()[b * T + t]));
+    }
+    auto engine = Engine::load(model);
+    CalibrateOptions o;
+    o.batch = 1;  // one document per forward, then both in one batch: same profiles
+    Profiles p = calibrate_documents(*engine, docs, o);
+    o.batch = 2;
+    Profiles q = calibrate_documents(*engine, docs, o);
+    const int64_t E = p.experts;
+    for (int64_t l = 0; l < p.layers; ++l) {
+      int layer = p.moe_layers[l];
+      std::vector<float> probs = golden.view(fmt::format("router.{}.probs", layer)).to_f32();
+      TensorView topk = golden.view(fmt::format("router.{}.topk_ids", layer));
+      const int64_t k = topk.dim(2);
+      for (int64_t b = 0; b < B; ++b) {
+        std::vector<double> mean(size_t(E), 0.0), counts(size_t(E), 0.0);
+        for (int64_t t = 0; t < T; ++t) {
+          for (int64_t e = 0; e < E; ++e) mean[e] += probs[size_t((b * T + t) * E + e)] / double(T);
+          for (int64_t j = 0; j < k; ++j) counts[size_t(topk.as<int64_t>()[(b * T + t) * k + j])] += 1;
+        }
+        double mass_sum = 0;
+        for (int64_t e = 0; e < E; ++e) {
+          EXPECT_NEAR(p.probs_at(b, l)[e], mean[e], 2e-5) << "layer " << layer << " doc " << b << " expert " << e;
+          EXPECT_EQ(p.counts_at(b, l)[e], counts[e]) << "layer " << layer << " doc " << b << " expert " << e;
+          EXPECT_NEAR(q.probs_at(b, l)[e], p.probs_at(b, l)[e], 1e-6);
+          EXPECT_EQ(q.counts_at(b, l)[e], p.counts_at(b, l)[e]);
+          float m = p.topk_mass[p.offset(b, l) + size_t(e)];
+          EXPECT_LE(m, p.probs_at(b, l)[e] + 1e-6);
+          EXPECT_GE(p.out_norm[p.offset(b, l) + size_t(e)], 0.0f);
+          if (counts[e] == 0) {
+            EXPECT_EQ(m, 0.0f);
+            EXPECT_EQ(p.out_norm[p.offset(b, l) + size_t(e)], 0.0f);
+          }
+          mass_sum += m;
+        }
+        EXPECT_GT(mass_sum, 0.0);
+        EXPECT_LE(mass_sum, 1.0 + 1e-5);
+      }
+    }
+  }
+}
+
+TEST(CorpusWalk, Utf8PrefixCountsCodePoints) {
+  EXPECT_EQ(utf8_prefix("abc", 2), "ab");
+  EXPECT_EQ(utf8_prefix("abc", 5), "abc");
+  EXPECT_EQ(utf8_prefix("h\xc3\xa9llo", 2), "h\xc3\xa9");          // é is one code point
+  EXPECT_EQ(utf8_prefix("\xe6\x97\xa5\xe6\x9c\xac", 1), "\xe6\x97\xa5");  // 日本 → 日
+  EXPECT_EQ(utf8_prefix("\xf0\x9f\x98\x80x", 1), "\xf0\x9f\x98\x80");   // an emoji is one code point (Python)
+  EXPECT_EQ(utf8_prefix("", 3), "");
+}
+
+TEST(CorpusWalk, SelectsByDomainInFileOrder) {
+  fs::path dir = banyan::test::make_temp_dir("walk");
+  {
+    std::ofstream f(dir / "c.jsonl");
+    f << R"({"domain":"zz","text":"one two three four five six seven eight"})" << "\n";
+    f << R"({"domain":"aa","text":"short"})" << "\n";
+    f << R"({"domain":"aa","text":"alpha beta gamma delta epsilon zeta eta theta"})" << "\n";
+    f << R"({"domain":"zz","text":"nine ten eleven twelve thirteen fourteen fifteen"})" << "\n";
+    f << R"({"domain":"zz","text":"sixteen seventeen eighteen nineteen twenty more words"})" << "\n";
+    f << R"({"domain":"aa","text":"iota kappa lambda mu nu xi omicron pi rho"})" << "\n";
+  }
+  Tokenizer tok = Tokenizer::load(banyan::test::fixtures_dir() / "models" / "qwen3_moe");
+  auto docs = select_documents(dir / "c.jsonl", tok, 2, 4);
+  ASSERT_EQ(docs.size(), 4u);
+  // aa first (sorted), "short" skipped for having too few tokens; zz capped at 2.
+  EXPECT_EQ(docs[0].domain, "aa");
+  EXPECT_EQ(docs[0].line, 3u);
+  EXPECT_EQ(docs[1].line, 6u);
+  EXPECT_EQ(docs[2].domain, "zz");
+  EXPECT_EQ(docs[2].line, 1u);
+  EXPECT_EQ(docs[3].line, 4u);
+  for (const auto& d : docs) EXPECT_EQ(d.tokens.size(), 4u);
+  auto all = tok.encode("alpha beta gamma delta epsilon zeta eta theta");
+  EXPECT_EQ(docs[0].tokens, std::vector<TokenId>(all.begin(), all.begin() + 4));
+  {
+    std::ofstream f(dir / "bad.jsonl");
+    f << R"({"domain":"aa"})" << "\n";
+  }
+  EXPECT_THROW(select_documents(dir / "bad.jsonl", tok, 2, 4), Error);
+  fs::remove_all(dir);
+}
+
+// Protocol banyan-quality-v1 step 1 on heldout-dev: the counts QUALITY.md publishes.
+TEST(CorpusWalk, HeldoutDevGivesTheProtocolsSequences) {
+  BANYAN_REQUIRE_SHARED(shared);
+  Tokenizer tok = Tokenizer::load(shared / "models" / "tiny-qwen3moe");
+  auto docs = select_documents(shared / "data" / "heldout-dev.jsonl.xz", tok, 40, 256);
+  std::map<std::string, int> n;
+  for (const auto& d : docs) ++n[d.domain];
+  EXPECT_EQ(docs.size(), 143u);
+  std::map<std::string, int> want = {{"c_code", 40},   {"de_prose", 28}, {"en_prose", 17}, {"es_prose", 12},
+                                     {"fr_prose", 23}, {"it_prose", 3},  {"ja_prose", 6},  {"python_code", 14}};
+  EXPECT_EQ(n, want);
+}
