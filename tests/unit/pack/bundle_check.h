@@ -103,7 +103,9 @@ inline void verify_bundle(const std::filesystem::path& src_dir, const Plan& plan
   EXPECT_EQ(m["local_to_global"].get<std::vector<std::vector<int>>>(), node.experts);
   EXPECT_EQ(m["replicated"].get<std::vector<std::vector<int>>>(), node.replicated);
   for (const char* f : {"tokenizer.json", "generation_config.json"})
-    if (std::filesystem::exists(src_dir / f)) EXPECT_TRUE(std::filesystem::exists(bundle_dir / f)) << f;
+    if (std::filesystem::exists(src_dir / f)) {
+      EXPECT_TRUE(std::filesystem::exists(bundle_dir / f)) << f;
+    }
 }
 
 }  // namespace banyan::test

@@ -1,0 +1,170 @@
+// The bundle invariant (DESIGN.md): a node bundle's logits equal the full model's with the router restricted to
+// the node's experts — against transformers' masked logits (goldens) and against banyan's own restricted engine.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "../plan/synthetic_profiles.h"
+#include "format/safetensors.h"
+#include "pack/bundle_writer.h"
+#include "plan/planner.h"
+#include "runtime/engine.h"
+#include "test_paths.h"
+
+using namespace banyan;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::vector<int32_t>> golden_inputs(const SafetensorsFile& g) {
+  TensorView ids = g.view("input_ids");
+  std::vector<std::vector<int32_t>> rows(size_t(ids.dim(0)));
+  for (int64_t b = 0; b < ids.dim(0); ++b)
+    for (int64_t t = 0; t < ids.dim(1); ++t) rows[b].push_back(int32_t(ids.as<int64_t>()[b * ids.dim(1) + t]));
+  return rows;
+}
+
+// All logits of every row, concatenated.
+std::vector<float> logits(Engine& engine, const std::vector<std::vector<int32_t>>& rows,
+                          const ExpertRestriction* restriction = nullptr) {
+  std::vector<float> all;
+  for (const auto& r : rows) {
+    BatchItem item;
+    item.seq = engine.create_sequence();
+    item.tokens = r;
+    item.logits = LogitsRequest::all();
+    item.restriction = restriction;
+    ForwardOutput out;
+    std::vector<BatchItem> batch{item};
+    engine.forward(batch, out);
+    all.insert(all.end(), out.logits.begin(), out.logits.end());
+    engine.free_sequence(item.seq);
+  }
+  return all;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float worst = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+float max_abs(const std::vector<float>& a) {
+  float m = 0;
+  for (float v : a) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+PlanModel plan_model(const fs::path& dir) {
+  ModelSpec spec = load_model_spec(dir);
+  PlanModel m;
+  m.source_path = dir.string();
+  m.source_sha256 = Checkpoint(dir).source_hash();
+  m.family = std::string(family_name(spec.family));
+  m.num_layers = spec.num_layers;
+  m.moe_layers = spec.moe_layers();
+  m.num_experts = spec.num_experts;
+  m.top_k = spec.top_k;
+  return m;
+}
+
+// A one-node plan holding exactly `experts` (per MoE layer).
+Plan single_node_plan(const fs::path& dir, std::vector<std::vector<int>> experts) {
+  PlanModel m = plan_model(dir);
+  PlanOptions o;
+  o.nodes = 1;
+  Plan p = make_plan(m, o, nullptr);
+  p.nodes[0].experts = std::move(experts);
+  p.experts_per_node = int64_t(p.nodes[0].experts[0].size());
+  p.id = compute_plan_id(p);
+  return p;
+}
+
+// Every node of `plan`: bundle logits == full model restricted to the node's experts.
+void expect_nodes_match_restricted(const fs::path& dir, const Plan& plan,
+                                   const std::vector<std::vector<int32_t>>& rows, float tol) {
+  fs::path out = banyan::test::make_temp_dir("bundle_logits");
+  pack_bundles(dir, plan, out);
+  auto full = Engine::load(dir);
+  const auto unrestricted = logits(*full, rows);
+  for (const auto& node : plan.nodes) {
+    SCOPED_TRACE(fmt::format("{} {} {}", dir.filename().string(), plan.scheme, node.name));
+    std::vector<std::vector<int32_t>> allowed;
+    for (const auto& l : node.experts) allowed.emplace_back(l.begin(), l.end());
+    ExpertRestriction r(full->spec(), allowed);
+    auto want = logits(*full, rows, &r);
+    auto bundle = Engine::load(out / node.name);
+    auto got = logits(*bundle, rows);
+    EXPECT_LE(max_abs_diff(got, want), tol) << "max|logit| " << max_abs(want);
+    // The restriction matters (so the equality above is not trivial).
+    EXPECT_GT(max_abs_diff(want, unrestricted), 1e-3f);
+  }
+  fs::remove_all(out);
+}
+
+}  // namespace
+
+TEST(BundleLogits, EqualTransformersMaskedLogits) {
+  for (const char* fam : {"qwen3_moe", "qwen2_moe", "mixtral", "olmoe"}) {
+    SCOPED_TRACE(fam);
+    fs::path dir = banyan::test::fixtures_dir() / "models" / fam;
+    SafetensorsFile g(banyan::test::fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
+    ModelSpec spec = load_model_spec(dir);
+    std::vector<std::vector<int>> allowed;
+    for (int layer : spec.moe_layers()) {
+      TensorView a = g.view(fmt::format("masked.allowed.{}", layer));
+      allowed.emplace_back(a.as<int64_t>(), a.as<int64_t>() + a.numel());
+    }
+    Plan plan = single_node_plan(dir, allowed);
+    fs::path out = banyan::test::make_temp_dir("bundle_masked");
+    pack_bundles(dir, plan, out);
+    auto bundle = Engine::load(out / "node-0");
+    auto got = logits(*bundle, golden_inputs(g));
+    auto want = g.view("masked.logits").to_f32();
+    EXPECT_LE(max_abs_diff(got, want), 1e-4f * max_abs(want));
+    fs::remove_all(out);
+  }
+}
+
+TEST(BundleLogits, EveryNodeEqualsTheRestrictedFullModel) {
+  for (const char* fam : {"qwen3_moe", "qwen2_moe", "mixtral", "olmoe"}) {
+    fs::path dir = banyan::test::fixtures_dir() / "models" / fam;
+    SafetensorsFile g(banyan::test::fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
+    auto rows = golden_inputs(g);
+    PlanModel m = plan_model(dir);
+    Profiles prof = banyan::test::make_grouped_profiles(2, 6, int(m.moe_layers.size()), int(m.num_experts), 3, true);
+    prof.source_hash = m.source_sha256;
+    prof.moe_layers = m.moe_layers;
+    PlanOptions o;
+    o.nodes = 2;
+    expect_nodes_match_restricted(dir, make_plan(m, o, nullptr), rows, 1e-5f);
+    o.scheme = Scheme::Clustered;
+    o.replicate = 1;
+    expect_nodes_match_restricted(dir, make_plan(m, o, &prof), rows, 1e-5f);
+    o.scheme = Scheme::Budget;
+    o.nodes = 4;
+    o.experts_per_node = 3;  // below top-k for qwen2_moe (k 4): num_experts_per_tok = min(k, local)
+    expect_nodes_match_restricted(dir, make_plan(m, o, &prof), rows, 1e-5f);
+  }
+}
+
+TEST(BundleLogits, TinyQwen3MoeNode0EqualsTransformersMasked) {
+  BANYAN_REQUIRE_SHARED(shared);
+  fs::path dir = shared / "models" / "tiny-qwen3moe";
+  SafetensorsFile g(banyan::test::fixtures_dir() / "golden" / "tiny-qwen3moe-masked.safetensors");
+  PlanOptions o;
+  o.nodes = 2;
+  Plan plan = make_plan(plan_model(dir), o, nullptr);  // contiguous: node 0 = [0, 64), as the golden
+  fs::path out = banyan::test::make_temp_dir("bundle_tiny");
+  PackOptions po;
+  po.nodes = {0};
+  pack_bundles(dir, plan, out, po);
+  auto bundle = Engine::load(out / "node-0");
+  auto got = logits(*bundle, golden_inputs(g));
+  auto want = g.view("masked.logits").to_f32();
+  EXPECT_LE(max_abs_diff(got, want), 1e-4f * max_abs(want));
+  fs::remove_all(out);
+  expect_nodes_match_restricted(dir, plan, golden_inputs(g), 1e-5f);
+}
