@@ -113,6 +113,40 @@ TEST_F(SyntheticQwen2Moe, HandComputedSizes) {
   EXPECT_NE(text.find("qwen2_moe"), std::string::npos);
 }
 
+TEST_F(SyntheticQwen2Moe, ShardedCheckpointSummarisesLikeOneFile) {
+  write_checkpoint();
+  ModelSummary single = summarize();
+  // Split the same tensors over two shards with an index, as large checkpoints are saved.
+  Checkpoint one(dir_);
+  std::vector<TensorSpec> first, second;
+  nlohmann::json weight_map;
+  for (const auto& name : one.tensor_names()) {
+    const TensorInfo& t = one.info(name);
+    bool in_first = name.find("layers.1.") == std::string::npos;
+    (in_first ? first : second).push_back({name, t.dtype, t.shape});
+    weight_map[name] = in_first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  for (auto [specs, file] : {std::pair{&first, "model-00001-of-00002.safetensors"},
+                             std::pair{&second, "model-00002-of-00002.safetensors"}}) {
+    SafetensorsWriter w(dir_ / file, *specs);
+    for (const auto& sp : *specs) {
+      TensorView v = one.view(sp.name);
+      w.write(sp.name, v.data, v.nbytes);
+    }
+    w.finish();
+  }
+  fs::remove(dir_ / "model.safetensors");
+  std::ofstream(dir_ / "model.safetensors.index.json") << nlohmann::json{{"metadata", {}}, {"weight_map", weight_map}};
+  ModelSummary sharded = summarize();
+  EXPECT_EQ(Checkpoint(dir_).files().size(), 2u);
+  EXPECT_EQ(sharded.num_tensors, single.num_tensors);
+  EXPECT_EQ(sharded.bytes_total, single.bytes_total);
+  EXPECT_EQ(sharded.bytes_trunk, single.bytes_trunk);
+  EXPECT_EQ(sharded.bytes_routed_experts, single.bytes_routed_experts);
+  EXPECT_EQ(sharded.active_params_per_token, single.active_params_per_token);
+  EXPECT_NE(sharded.source_hash, single.source_hash);
+}
+
 TEST_F(SyntheticQwen2Moe, MissingExpertIsAnErrorNamingIt) {
   write_checkpoint("model.layers.1.mlp.experts.2.up_proj.weight");
   try {
