@@ -20,6 +20,7 @@ struct SourcePos {
 
 struct Expr {
   SourcePos pos;
+  int depth = 1;  // height of this subtree; the parser bounds it so evaluation cannot overflow the stack
   virtual ~Expr() = default;
   virtual Value eval(Interpreter& interp) const = 0;
 };

@@ -464,6 +464,26 @@ Value f_trim(Interpreter&, const Value& v, CallArgs& args) {
   return Value::string(s.substr(b, e - b));
 }
 
+Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
+  Args a = bind_args(args, {"length", "killwords", "end", "leeway"}, "truncate");
+  const int64_t length = a[0] ? a[0]->as_int() : 255;
+  const TaggedString end = a[2] ? soft_str(*a[2]) : TaggedString("...");
+  const int64_t leeway = a[3] && !a[3]->is_none() ? a[3]->as_int() : 5;  // jinja2's truncate.leeway policy
+  const int64_t end_len = static_cast<int64_t>(code_point_offsets(end.text()).size() - 1);
+  if (length < end_len) fail("expected length >= {}, got {}", end_len, length);
+  if (leeway < 0) fail("expected leeway >= 0, got {}", leeway);
+  TaggedString s = soft_str(v);
+  const std::vector<size_t> offs = code_point_offsets(s.text());
+  if (static_cast<int64_t>(offs.size() - 1) <= length + leeway) return Value::string(s);
+  TaggedString out = s.substr(0, offs[static_cast<size_t>(length - end_len)]);
+  if (!flag(a[1])) {
+    const size_t space = out.text().rfind(' ');
+    if (space != std::string::npos) out = out.substr(0, space);
+  }
+  out.append(end);
+  return Value::string(std::move(out));
+}
+
 Value f_unique(Interpreter& interp, const Value& v, CallArgs& args) {
   Args a = bind_args(args, {"case_sensitive", "attribute"}, "unique");
   std::vector<Value> out, seen;
@@ -512,7 +532,7 @@ Value f_format(Interpreter&, const Value& v, CallArgs& args) {
   return Value::string(py_percent_format(s.text(), format_args), s.has_content() || contains_content(format_args));
 }
 
-constexpr std::array<FilterDef, 42> kFilters = {{
+constexpr std::array<FilterDef, 43> kFilters = {{
     {"abs", f_abs},           {"attr", f_attr},         {"batch", f_batch},         {"capitalize", f_capitalize},
     {"center", f_center},     {"count", f_length},      {"d", f_default},           {"default", f_default},
     {"dictsort", f_dictsort}, {"e", f_escape},          {"escape", f_escape},       {"first", f_first},
@@ -522,7 +542,7 @@ constexpr std::array<FilterDef, 42> kFilters = {{
     {"min", f_min},           {"reject", f_reject},     {"rejectattr", f_rejectattr}, {"replace", f_replace},
     {"reverse", f_reverse},   {"round", f_round},       {"safe", f_safe},           {"select", f_select},
     {"selectattr", f_selectattr}, {"sort", f_sort},     {"string", f_string},       {"sum", f_sum},
-    {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim},           {"unique", f_unique},
+    {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim}, {"truncate", f_truncate},           {"unique", f_unique},
     {"upper", f_upper},       {"wordcount", f_wordcount},
 }};
 

@@ -1,5 +1,7 @@
 #include "format/jinja/interpreter.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
 
@@ -14,7 +16,7 @@ Value Interpreter::lookup(const std::string& name) const {
     auto found = (*it)->find(name);
     if (found != (*it)->end()) return found->second;
   }
-  return Value::undefined("'" + name + "' is undefined");
+  return Value::undefined(fmt::format("'{}' is undefined", name));
 }
 
 void Interpreter::assign(const std::string& name, Value value) { (*frames_.back())[name] = std::move(value); }
@@ -62,13 +64,13 @@ Value Interpreter::get_attribute(const Value& object, const std::string& name) {
   if (object.is_undefined()) fail_undefined(object);
   if (object.is_dict() && object.dict_data().is_namespace) {
     if (const Value* v = object.dict_data().find(Value::string(name))) return *v;
-    return Value::undefined("'Namespace' has no attribute '" + name + "'");
+    return Value::undefined(fmt::format("'Namespace' has no attribute '{}'", name));
   }
   if (auto method = bound_method(object, name)) return *method;
   if (object.is_dict()) {
     if (const Value* v = object.dict_data().find(Value::string(name))) return *v;
   }
-  return Value::undefined("'" + object.type_name() + " object' has no attribute '" + name + "'");
+  return Value::undefined(fmt::format("'{} object' has no attribute '{}'", object.type_name(), name));
 }
 
 namespace {
@@ -88,18 +90,18 @@ Value Interpreter::get_item(const Value& object, const Value& key) {
     if (const Value* v = object.dict_data().find(key)) return *v;
   } else if (object.is_list() && (key.is_int() || key.is_bool())) {
     if (auto i = normalize_index(key.as_int(), object.items().size())) return object.items()[*i];
-    return Value::undefined("'" + object.type_name() + " object' has no element " + std::to_string(key.as_int()));
+    return Value::undefined(fmt::format("'{} object' has no element {}", object.type_name(), key.as_int()));
   } else if (object.is_string() && (key.is_int() || key.is_bool())) {
     const std::vector<size_t> offsets = code_point_offsets(object.str());
     if (auto i = normalize_index(key.as_int(), offsets.size() - 1)) {
       return Value::string(object.tagged().substr(offsets[*i], offsets[*i + 1] - offsets[*i]));
     }
-    return Value::undefined("'str object' has no element " + std::to_string(key.as_int()));
+    return Value::undefined(fmt::format("'str object' has no element {}", key.as_int()));
   }
   if (key.is_string() && !(object.is_dict() && object.dict_data().is_namespace)) {
     if (auto method = bound_method(object, key.str())) return *method;
   }
-  return Value::undefined("'" + object.type_name() + " object' has no attribute " + to_repr(key));
+  return Value::undefined(fmt::format("'{} object' has no attribute {}", object.type_name(), to_repr(key)));
 }
 
 // ---- operators ----
@@ -116,7 +118,13 @@ bool both_int(const Value& a, const Value& b) {
   return (a.is_int() || a.is_bool()) && (b.is_int() || b.is_bool());
 }
 
+// Python's seq * n. Sizes are bounded so a template cannot exhaust memory with one expression.
 Value repeat(const Value& seq, int64_t times) {
+  constexpr uint64_t kMaxRepeatedSize = uint64_t{1} << 28;
+  const uint64_t unit = seq.is_string() ? seq.str().size() : seq.items().size();
+  if (times > 0 && unit > 0 && static_cast<uint64_t>(times) > kMaxRepeatedSize / unit) {
+    fail("sequence repetition too large ({} x {})", unit, times);
+  }
   if (seq.is_string()) {
     TaggedString out;
     for (int64_t i = 0; i < times; ++i) out.append(seq.tagged());

@@ -1,6 +1,7 @@
 // Render-time state: variable scopes, output buffer, and the operations expressions and statements share
 // (attribute/item access, calls, operators). One Interpreter renders one template once.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -28,6 +29,7 @@ class Output {
   void write(const TaggedString& s) { buffer_.append(s); }
   void write(std::string_view s) { buffer_.append(s); }
   TaggedString take() { return std::move(buffer_); }
+  size_t size() const { return buffer_.text().size(); }
 
  private:
   TaggedString buffer_;
@@ -74,6 +76,14 @@ class Interpreter {
   Value get_item(const Value& object, const Value& key);              // obj[key]: items first, then methods
 
   int macro_depth = 0;  // guards against runaway recursion
+  uint64_t steps_left = UINT64_MAX;
+  size_t max_output_bytes = SIZE_MAX;  // also bounds any single string or list a template builds
+  void step() {
+    if (steps_left-- == 0) fail("template render exceeded its step limit (runaway loop?)");
+  }
+  void check_size(size_t bytes) const {
+    if (bytes > max_output_bytes) fail("template render exceeded its output limit of {} bytes", max_output_bytes);
+  }
 
  private:
   FrameStack frames_;

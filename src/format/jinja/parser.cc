@@ -107,6 +107,7 @@ class Parser {
   }
 
   StmtPtr parse_statement() {
+    DepthGuard guard(*this);
     const Token& t = cur();
     if (t.type != TokenType::Name) fail_at(t, "tag name expected");
     const std::string& tag = t.value;
@@ -365,20 +366,33 @@ class Parser {
   }
 
   ExprPtr parse_condexpr() {
+    DepthGuard guard(*this);
     const Token& at = cur();
     ExprPtr expr = parse_or();
     while (skip_name("if")) {
       auto node = make<ConditionalExpr>(at);
+      deepen(*node, expr.get(), at);
       node->then = std::move(expr);
       node->cond = parse_or();
+      deepen(*node, node->cond.get(), at);
       if (skip_name("else")) node->otherwise = parse_condexpr();
       expr = std::move(node);
     }
     return expr;
   }
 
+  // Records that `node` sits above `child`, failing when expression chains get absurdly deep.
+  void deepen(Expr& node, const Expr* child, const Token& at) {
+    if (!child) return;
+    node.depth = std::max(node.depth, child->depth + 1);
+    if (node.depth > kMaxExprDepth) fail_at(at, "expression is too deeply nested");
+  }
+  static constexpr int kMaxExprDepth = 1000;
+
   ExprPtr binary(BinaryOp op, ExprPtr lhs, ExprPtr rhs, const Token& at) {
     auto node = make<BinaryExpr>(at);
+    deepen(*node, lhs.get(), at);
+    deepen(*node, rhs.get(), at);
     node->op = op;
     node->lhs = std::move(lhs);
     node->rhs = std::move(rhs);
@@ -404,6 +418,7 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    DepthGuard guard(*this);
     if (is_name("not")) {
       auto node = make<UnaryExpr>(next());
       node->op = UnaryOp::Not;
@@ -441,6 +456,8 @@ class Parser {
     }
     if (rest.empty()) return first;
     auto node = make<CompareExpr>(at);
+    deepen(*node, first.get(), at);
+    for (const auto& r : rest) deepen(*node, r.second.get(), at);
     node->first = std::move(first);
     node->rest = std::move(rest);
     return node;
@@ -486,7 +503,18 @@ class Parser {
     return left;
   }
 
+  // Bounds recursion so hostile input cannot overflow the stack.
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.fail_at(p.cur(), "template nesting is too deep");
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
+  static constexpr int kMaxDepth = 200;
+
   ExprPtr parse_unary(bool with_filter) {
+    DepthGuard guard(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       auto u = make<UnaryExpr>(cur());
@@ -610,6 +638,7 @@ class Parser {
       if (attr.type == TokenType::Name) {
         next();
         auto node = make<AttributeExpr>(at);
+        deepen(*node, object.get(), at);
         node->object = std::move(object);
         node->name = attr.value;
         return node;
@@ -617,6 +646,7 @@ class Parser {
       if (attr.type == TokenType::Integer) {
         next();
         auto node = make<SubscriptExpr>(at);
+        deepen(*node, object.get(), at);
         node->object = std::move(object);
         node->index = literal(Value::integer(std::stoll(attr.value)), attr);
         return node;
@@ -641,11 +671,13 @@ class Parser {
     if (colons == 0) {
       if (!parts[0]) fail_at(at, "empty subscript");
       auto node = make<SubscriptExpr>(at);
+      deepen(*node, object.get(), at);
       node->object = std::move(object);
       node->index = std::move(parts[0]);
       return node;
     }
     auto node = make<SliceExpr>(at);
+    deepen(*node, object.get(), at);
     node->object = std::move(object);
     node->start = std::move(parts[0]);
     node->stop = std::move(parts[1]);
@@ -683,6 +715,7 @@ class Parser {
       fail_at(at, fmt::format("calling method '{}' is not supported", attr->name));
     }
     auto node = make<CallExpr>(at);
+    deepen(*node, callee.get(), at);
     node->callee = std::move(callee);
     parse_arguments(node->args);
     return node;
@@ -700,6 +733,7 @@ class Parser {
   std::unique_ptr<FilterExpr> parse_filter_call(ExprPtr operand) {
     const Token& at = cur();
     auto node = make<FilterExpr>(at);
+    deepen(*node, operand.get(), at);
     node->operand = std::move(operand);
     node->name = dotted_name();
     node->filter = find_filter(node->name);
@@ -711,6 +745,7 @@ class Parser {
   ExprPtr parse_test(ExprPtr operand) {
     const Token& is_tok = next();
     auto node = make<TestExpr>(is_tok);
+    deepen(*node, operand.get(), is_tok);
     node->operand = std::move(operand);
     node->negated = skip_name("not");
     const Token& name_tok = cur();
@@ -736,6 +771,7 @@ class Parser {
   const std::vector<Token>& toks_;
   size_t i_ = 0;
   int loop_depth_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

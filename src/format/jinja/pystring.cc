@@ -276,7 +276,9 @@ Spec parse_spec(std::string_view spec) {
   }
   auto number = [&] {
     int n = -1;
-    while (i < cps.size() && cps[i].cp >= '0' && cps[i].cp <= '9') n = (n < 0 ? 0 : n * 10) + static_cast<int>(cps[i++].cp - '0');
+    while (i < cps.size() && cps[i].cp >= '0' && cps[i].cp <= '9') {
+      n = std::min((n < 0 ? 0 : n * 10) + static_cast<int>(cps[i++].cp - '0'), 1 << 24);
+    }
     return n;
   };
   out.width = number();
@@ -291,6 +293,8 @@ Spec parse_spec(std::string_view spec) {
   }
   if (i < cps.size()) out.type = static_cast<char>(cps[i++].cp);
   if (i != cps.size()) fail("invalid format specifier '{}'", spec);
+  constexpr int kMaxField = 1 << 16;  // bounded so a template cannot request gigabytes of padding
+  if (out.width > kMaxField || out.precision > kMaxField) fail("format specifier '{}' is too large", spec);
   return out;
 }
 
@@ -451,7 +455,9 @@ std::string py_percent_format(std::string_view f, const Value& args) {
       else if (spec[k] == '+' || spec[k] == ' ') sign = sign == '+' ? '+' : spec[k];
       else if (spec[k] == '0') zero = true;
     }
+    // printf right-aligns by default (the format mini-language left-aligns strings), and pads zeros after the sign.
     if (left) mini += '<';
+    else if (!zero) mini += '>';
     if (sign) mini += sign;
     if (zero && !left) mini += '0';
     mini += spec.substr(k);

@@ -11,7 +11,9 @@ Flow exec_body(const Body& body, Interpreter& interp, Output& out) {
   for (const StmtPtr& stmt : body) {
     Flow flow;
     try {
+      interp.step();
       flow = stmt->exec(interp, out);
+      interp.check_size(out.size());
     } catch (const TemplateRaisedError&) {
       throw;
     } catch (const RenderError&) {
@@ -82,6 +84,7 @@ Flow ForStmt::exec(Interpreter& interp, Output& out) const {
   if (filter) {
     std::vector<Value> kept;
     for (Value& item : items) {
+      interp.step();
       Interpreter::ScopeGuard scope(interp);
       interp.assign(target, item);
       if (filter->eval(interp).truthy()) kept.push_back(std::move(item));
@@ -91,6 +94,7 @@ Flow ForStmt::exec(Interpreter& interp, Output& out) const {
   if (items.empty()) return exec_body(otherwise, interp, out);
   auto changed = std::make_shared<std::optional<CallArgs>>();
   for (size_t i = 0; i < items.size(); ++i) {
+    interp.step();
     Interpreter::ScopeGuard scope(interp);  // jinja2: each iteration starts from the enclosing scope's variables
     interp.assign(target, items[i]);
     interp.assign("loop", make_loop_object(items, i, changed));

@@ -10,6 +10,7 @@ namespace banyan::jinja {
 
 struct Template::Parsed {
   jinja::Body body;
+  TemplateOptions options;
 };
 
 Template::Template(const std::string& source, const TemplateOptions& options) : parsed_(std::make_unique<Parsed>()) {
@@ -17,6 +18,7 @@ Template::Template(const std::string& source, const TemplateOptions& options) : 
   lex.trim_blocks = options.trim_blocks;
   lex.lstrip_blocks = options.lstrip_blocks;
   lex.keep_trailing_newline = options.keep_trailing_newline;
+  parsed_->options = options;
   parsed_->body = parse_template(tokenize(source, lex));
 }
 
@@ -29,6 +31,8 @@ TaggedString Template::render_tagged(const Variables& variables) const {
   add_builtin_globals(*globals);
   for (const auto& [name, value] : variables) (*globals)[name] = value;
   Interpreter interp(std::move(globals));
+  interp.steps_left = parsed_->options.max_steps;
+  interp.max_output_bytes = parsed_->options.max_output_bytes;
   Interpreter::ScopeGuard top_level(interp);  // template-level `set`s never touch the caller's variables
   Output out;
   exec_body(parsed_->body, interp, out);

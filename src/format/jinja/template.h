@@ -1,6 +1,7 @@
 // A parsed Jinja2 template. Parsing happens once (errors, including unsupported features, surface here);
 // rendering is const and may run concurrently from several threads.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -14,6 +15,10 @@ struct TemplateOptions {
   bool trim_blocks = true;  // transformers' chat-template environment sets both
   bool lstrip_blocks = true;
   bool keep_trailing_newline = false;
+  // Guards against runaway templates (a render that exceeds them fails with banyan::Error); far above what any
+  // chat template needs.
+  uint64_t max_steps = 50'000'000;          // statements executed plus loop iterations
+  size_t max_output_bytes = size_t{256} << 20;
 };
 
 using Variables = std::unordered_map<std::string, Value>;

@@ -18,13 +18,13 @@ std::string key_string(const Value& key) {
   switch (key.kind()) {
     case Value::Kind::String: return "s" + key.str();
     case Value::Kind::Bool:
-    case Value::Kind::Int: return "i" + std::to_string(key.as_int());
+    case Value::Kind::Int: return fmt::format("i{}", key.as_int());
     case Value::Kind::Float: {
       const double d = key.as_double();
       if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.2e18) {
-        return "i" + std::to_string(static_cast<int64_t>(d));
+        return fmt::format("i{}", static_cast<int64_t>(d));
       }
-      return "f" + float_repr(d);
+      return fmt::format("f{}", float_repr(d));
     }
     case Value::Kind::None: return "n";
     case Value::Kind::List:

@@ -18,38 +18,11 @@ namespace banyan::jinja {
 class Value;
 class Interpreter;
 
-struct ListData {
-  std::vector<Value> items;
-  bool is_tuple = false;
-};
-
-// Insertion-ordered dict (Python 3.7+ semantics). Namespaces (jinja2's namespace()) are dicts whose attributes
-// may be assigned with `{% set ns.x = ... %}`.
-class DictData {
- public:
-  const Value* find(const Value& key) const;
-  Value* find(const Value& key);
-  void set(const Value& key, Value value);
-  size_t size() const { return entries_.size(); }
-  const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
-  bool is_namespace = false;
-
- private:
-  std::vector<std::pair<Value, Value>> entries_;
-  std::unordered_map<std::string, size_t> index_;
-};
-
-struct CallArgs {
-  std::vector<Value> positional;
-  std::vector<std::pair<std::string, Value>> named;
-};
-
+struct ListData;
+class DictData;
+struct CallArgs;
+struct FunctionData;
 using NativeFunction = std::function<Value(CallArgs& args, Interpreter& interp)>;
-
-struct FunctionData {
-  std::string name;
-  NativeFunction call;
-};
 
 class Value {
  public:
@@ -78,7 +51,7 @@ class Value {
   bool is_number() const { return is_bool() || is_int() || is_float(); }  // Python: bool is an int
   bool is_string() const { return kind() == Kind::String; }
   bool is_list() const { return kind() == Kind::List; }  // list or tuple
-  bool is_tuple() const { return is_list() && list_data().is_tuple; }
+  bool is_tuple() const;
   bool is_dict() const { return kind() == Kind::Dict; }
   bool is_function() const { return kind() == Kind::Function; }
 
@@ -88,7 +61,7 @@ class Value {
   const std::string& str() const { return tagged().text(); }
   const TaggedString& tagged() const { return *std::get<std::shared_ptr<const TaggedString>>(data_); }
   ListData& list_data() const { return *std::get<std::shared_ptr<ListData>>(data_); }
-  const std::vector<Value>& items() const { return list_data().items; }
+  const std::vector<Value>& items() const;
   DictData& dict_data() const { return *std::get<std::shared_ptr<DictData>>(data_); }
   const std::shared_ptr<DictData>& dict_ptr() const { return std::get<std::shared_ptr<DictData>>(data_); }
   const FunctionData& function_data() const { return *std::get<std::shared_ptr<const FunctionData>>(data_); }
@@ -114,6 +87,40 @@ class Value {
 
   Data data_;
 };
+
+struct ListData {
+  std::vector<Value> items;
+  bool is_tuple = false;
+};
+
+// Insertion-ordered dict (Python 3.7+ semantics). Namespaces (jinja2's namespace()) are dicts whose attributes
+// may be assigned with `{% set ns.x = ... %}`.
+class DictData {
+ public:
+  const Value* find(const Value& key) const;
+  Value* find(const Value& key);
+  void set(const Value& key, Value value);
+  size_t size() const { return entries_.size(); }
+  const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
+  bool is_namespace = false;
+
+ private:
+  std::vector<std::pair<Value, Value>> entries_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> named;
+};
+
+struct FunctionData {
+  std::string name;
+  NativeFunction call;
+};
+
+inline bool Value::is_tuple() const { return is_list() && list_data().is_tuple; }
+inline const std::vector<Value>& Value::items() const { return list_data().items; }
 
 // Python `==` (1 == 1.0 == True; list vs tuple differ; dicts compare as mappings).
 bool values_equal(const Value& a, const Value& b);
