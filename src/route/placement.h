@@ -1,0 +1,59 @@
+// Placement policies: which node a new session goes to. Pure functions over the candidates' scores and loads, so
+// every rule is unit-tested without a network.
+//
+//   hash          rendezvous hash of (session, node): stable, spreads sessions, survives nodes coming and going
+//   least-loaded  fewest requests in flight (ties: hash)
+//   probe         highest probe_mass (share of the unmasked router's top-k mass the node's experts capture)
+//   likelihood    highest prompt_logprob (mean log-probability of the prompt under the node's own experts)
+//   auto          probe for prompts shorter than `auto_probe_below` tokens, likelihood otherwise (DESIGN.md:
+//                 likelihood agrees with the oracle far more often from ~32-64 tokens on; the probe wins on short
+//                 prompts)
+// Score-based policies pick the least-loaded node among near-ties (within the metric's tie margin of the best)
+// and fall back to least-loaded when no candidate returned a score (plain OpenAI backends, timeouts).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace banyan::route {
+
+enum class Policy { Hash, LeastLoaded, Probe, Likelihood, Auto };
+
+std::optional<Policy> parse_policy(const std::string& name);
+const char* policy_name(Policy p);
+
+struct Candidate {
+  std::string name;
+  int64_t load = 0;  // requests active + queued (node-reported when scored, else the router's in-flight count)
+  bool scored = false;
+  double probe_mass = 0;
+  double prompt_logprob = 0;
+  int64_t prompt_tokens = 0;
+};
+
+struct PlacementOptions {
+  double probe_tie = 0.01;     // probe_mass within this of the best counts as a tie
+  double logprob_tie = 0.02;   // mean prompt log-prob (nats/token) within this of the best counts as a tie
+  int64_t auto_probe_below = 32;
+};
+
+struct Decision {
+  size_t index = 0;          // into the candidates
+  std::string metric;        // "hash" | "load" | "probe_mass" | "prompt_logprob"
+  bool tie_broken_by_load = false;
+};
+
+// Chooses among non-empty `candidates` for `session`. Deterministic.
+Decision place(Policy policy, const std::string& session, const std::vector<Candidate>& candidates,
+               const PlacementOptions& options = {});
+
+// The metric a score-based policy compares for a prompt of `prompt_tokens` tokens (nullopt for hash/least-loaded).
+std::optional<std::string> score_metric(Policy policy, int64_t prompt_tokens, const PlacementOptions& options);
+
+// Value of `metric` for a scored candidate.
+double metric_value(const Candidate& c, const std::string& metric);
+
+uint64_t rendezvous_weight(const std::string& session, const std::string& node);
+
+}  // namespace banyan::route

@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "route/placement.h"
+
+namespace banyan::route {
+namespace {
+
+Candidate scored(std::string name, double probe, double logprob, int64_t load, int64_t tokens = 10) {
+  Candidate c;
+  c.name = std::move(name);
+  c.scored = true;
+  c.probe_mass = probe;
+  c.prompt_logprob = logprob;
+  c.load = load;
+  c.prompt_tokens = tokens;
+  return c;
+}
+
+Candidate unscored(std::string name, int64_t load) {
+  Candidate c;
+  c.name = std::move(name);
+  c.load = load;
+  return c;
+}
+
+TEST(Placement, PolicyNamesRoundTrip) {
+  for (Policy p : {Policy::Hash, Policy::LeastLoaded, Policy::Probe, Policy::Likelihood, Policy::Auto})
+    EXPECT_EQ(parse_policy(policy_name(p)), p);
+  EXPECT_FALSE(parse_policy("random"));
+}
+
+TEST(Placement, ProbePicksHighestProbeMass) {
+  std::vector<Candidate> c = {scored("a", 0.40, -1.0, 0), scored("b", 0.70, -3.0, 5), scored("c", 0.55, -0.5, 0)};
+  auto d = place(Policy::Probe, "s", c);
+  EXPECT_EQ(d.index, 1u);
+  EXPECT_EQ(d.metric, "probe_mass");
+  EXPECT_FALSE(d.tie_broken_by_load);
+}
+
+TEST(Placement, LikelihoodPicksHighestPromptLogprob) {
+  std::vector<Candidate> c = {scored("a", 0.40, -1.0, 0), scored("b", 0.70, -3.0, 0), scored("c", 0.55, -0.5, 9)};
+  auto d = place(Policy::Likelihood, "s", c);
+  EXPECT_EQ(d.index, 2u);
+  EXPECT_EQ(d.metric, "prompt_logprob");
+}
+
+TEST(Placement, AutoUsesProbeForShortPromptsAndLikelihoodForLongOnes) {
+  PlacementOptions o;
+  o.auto_probe_below = 32;
+  std::vector<Candidate> shortp = {scored("a", 0.9, -3.0, 0, 31), scored("b", 0.2, -1.0, 0, 31)};
+  std::vector<Candidate> longp = {scored("a", 0.9, -3.0, 0, 32), scored("b", 0.2, -1.0, 0, 32)};
+  EXPECT_EQ(place(Policy::Auto, "s", shortp, o).index, 0u);
+  EXPECT_EQ(place(Policy::Auto, "s", shortp, o).metric, "probe_mass");
+  EXPECT_EQ(place(Policy::Auto, "s", longp, o).index, 1u);
+  EXPECT_EQ(place(Policy::Auto, "s", longp, o).metric, "prompt_logprob");
+}
+
+TEST(Placement, NearTieGoesToTheLeastLoaded) {
+  PlacementOptions o;
+  o.probe_tie = 0.02;
+  // b is best by 0.01 (< margin) but busy; a is within the margin and idle; c is clearly worse and idle.
+  std::vector<Candidate> c = {scored("a", 0.60, 0, 1), scored("b", 0.61, 0, 7), scored("c", 0.30, 0, 0)};
+  auto d = place(Policy::Probe, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "a");
+  EXPECT_TRUE(d.tie_broken_by_load);
+  // Outside the margin the score wins regardless of load.
+  o.probe_tie = 0.005;
+  d = place(Policy::Probe, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "b");
+  EXPECT_FALSE(d.tie_broken_by_load);
+}
+
+TEST(Placement, NearTieWithEqualLoadKeepsTheBetterScore) {
+  PlacementOptions o;
+  o.logprob_tie = 0.1;
+  std::vector<Candidate> c = {scored("a", 0, -1.05, 2), scored("b", 0, -1.00, 2)};
+  auto d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "b");
+  EXPECT_FALSE(d.tie_broken_by_load);
+}
+
+TEST(Placement, UnscoredCandidatesLoseToScoredOnesAndAllUnscoredFallsBackToLoad) {
+  std::vector<Candidate> c = {unscored("a", 0), scored("b", 0.1, -5, 9)};
+  EXPECT_EQ(place(Policy::Probe, "s", c).index, 1u);
+  std::vector<Candidate> plain = {unscored("a", 3), unscored("b", 1), unscored("c", 2)};
+  auto d = place(Policy::Auto, "s", plain);
+  EXPECT_EQ(plain[d.index].name, "b");
+  EXPECT_EQ(d.metric, "load");
+}
+
+TEST(Placement, LeastLoadedPicksFewestInFlight) {
+  std::vector<Candidate> c = {unscored("a", 4), unscored("b", 0), unscored("c", 2)};
+  EXPECT_EQ(place(Policy::LeastLoaded, "s", c).index, 1u);
+}
+
+TEST(Placement, HashIsStableAndSpreads) {
+  std::vector<Candidate> c = {unscored("node-0", 0), unscored("node-1", 0), unscored("node-2", 0)};
+  std::map<size_t, int> hits;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string s = "session-" + std::to_string(i);
+    const size_t first = place(Policy::Hash, s, c).index;
+    EXPECT_EQ(place(Policy::Hash, s, c).index, first);
+    ++hits[first];
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_GT(hits[i], 850) << "node " << i;
+    EXPECT_LT(hits[i], 1150) << "node " << i;
+  }
+}
+
+TEST(Placement, HashMovesOnlyTheSessionsOfARemovedNode) {
+  std::vector<Candidate> three = {unscored("node-0", 0), unscored("node-1", 0), unscored("node-2", 0)};
+  std::vector<Candidate> two = {unscored("node-0", 0), unscored("node-2", 0)};
+  for (int i = 0; i < 500; ++i) {
+    const std::string s = "s" + std::to_string(i);
+    const std::string before = three[place(Policy::Hash, s, three).index].name;
+    const std::string after = two[place(Policy::Hash, s, two).index].name;
+    if (before != "node-1") {
+      EXPECT_EQ(before, after) << s;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace banyan::route

@@ -1,0 +1,313 @@
+// The router in-process in front of in-process fake nodes (fake_node.h): placement, pinning, streaming
+// pass-through, failover, rejoin, plain backends, auth, models, metrics.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "fake_node.h"
+#include "route/router.h"
+#include "route/sse_relay.h"
+
+namespace banyan::route {
+namespace {
+
+using nlohmann::json;
+using test::FakeNode;
+using test::FakeNodeOptions;
+using namespace std::chrono_literals;
+
+class RouterHarness {
+ public:
+  RouterHarness(const std::vector<FakeNode*>& nodes, Policy policy, std::string api_key = "") {
+    RouterOptions o;
+    o.port = 0;
+    o.policy = policy;
+    o.api_key = std::move(api_key);
+    o.health_interval = 100ms;
+    o.health_timeout = 500ms;
+    o.score_timeout = 2000ms;
+    o.upstream.read = 5000ms;
+    o.threads = 32;
+    for (auto* n : nodes) o.nodes.push_back({n->opt.name, n->url(), ""});
+    server_ = std::make_unique<RouterServer>(o);
+    server_->bind();
+    port_ = server_->bound_port();
+    thread_ = std::thread([this] { server_->run(); });
+    wait_for([&] { return client().Get("/health") && client().Get("/health")->status == 200; }, 5s);
+  }
+  ~RouterHarness() {
+    server_->stop();
+    thread_.join();
+  }
+  httplib::Client client(std::string key = "") const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10s);
+    if (!key.empty()) c.set_bearer_token_auth(key);
+    return c;
+  }
+  json status() const {
+    auto r = client().Get("/status");
+    return r ? json::parse(r->body) : json();
+  }
+  bool node_healthy(const std::string& name) const {
+    const json st = status();  // a named copy: ranging over a temporary's member would dangle
+    for (const auto& n : st["nodes"])
+      if (n["name"] == name) return n["healthy"].get<bool>();
+    return false;
+  }
+  template <class F>
+  static bool wait_for(F f, std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (f()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return f();
+  }
+
+ private:
+  std::unique_ptr<RouterServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+json chat_body(const std::string& user, int turns, bool stream) {
+  json msgs = json::array({{{"role", "system"}, {"content", "You are terse."}}});
+  for (int i = 0; i < turns; ++i) {
+    msgs.push_back({{"role", "user"}, {"content", "question " + std::to_string(i) + " from " + user}});
+    if (i + 1 < turns) msgs.push_back({{"role", "assistant"}, {"content", "answer " + std::to_string(i)}});
+  }
+  return {{"model", "banyan"}, {"messages", msgs}, {"stream", stream}, {"user", user}};
+}
+
+struct StreamResult {
+  int status = 0;
+  std::string node, placement, body;
+  double seconds = 0;
+};
+
+StreamResult post_stream(const RouterHarness& h, const json& body) {
+  auto c = h.client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  StreamResult r;
+  req.response_handler = [&](const httplib::Response& res) {
+    r.status = res.status;
+    r.node = res.get_header_value("X-Banyan-Node");
+    r.placement = res.get_header_value("X-Banyan-Placement");
+    return true;
+  };
+  req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+    r.body.append(d, n);
+    return true;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  httplib::Response res;
+  httplib::Error err;
+  c.send(req, res, err);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+TEST(Router, ProbePlacementPinsTheSessionAndReleasesTheLosersPrefills) {
+  FakeNode a({.name = "a", .probe_mass = 0.30}), b({.name = "b", .probe_mass = 0.80}),
+      c({.name = "c", .probe_mass = 0.50});
+  RouterHarness h({&a, &b, &c}, Policy::Probe);
+  auto res = h.client().Post("/v1/chat/completions", chat_body("u1", 1, false).dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("X-Banyan-Node"), "b");
+  EXPECT_EQ(res->get_header_value("X-Banyan-Placement"), "placed");
+  EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], "b saw 2");
+  for (FakeNode* n : {&a, &b, &c}) {
+    ASSERT_EQ(n->scores.load(), 1) << n->opt.name;
+    std::lock_guard lock(n->mu);
+    EXPECT_EQ(n->score_bodies[0]["session"], "u1");
+    EXPECT_EQ(n->score_bodies[0]["keep"], true);
+    EXPECT_EQ(n->score_bodies[0]["messages"].size(), 2u);
+  }
+  // The losers were asked to drop what they kept; the winner keeps its prefill.
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return a.releases == 1 && c.releases == 1; }, 3s));
+  EXPECT_EQ(b.releases.load(), 0);
+  // The model id is rewritten to the node's own.
+  {
+    std::lock_guard lock(b.mu);
+    EXPECT_EQ(b.chat_bodies[0]["model"], "b");
+  }
+
+  // Later turns go to the pinned node without scoring again.
+  for (int turn = 2; turn <= 3; ++turn) {
+    auto r = h.client().Post("/v1/chat/completions", chat_body("u1", turn, false).dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->get_header_value("X-Banyan-Node"), "b");
+    EXPECT_EQ(r->get_header_value("X-Banyan-Placement"), "pinned");
+  }
+  EXPECT_EQ(b.chats.load(), 3);
+  EXPECT_EQ(a.scores.load() + b.scores.load() + c.scores.load(), 3);
+
+  auto m = h.client().Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("banyan_route_placements_total{policy=\"probe\",metric=\"probe_mass\"} 1"),
+            std::string::npos)
+      << m->body;
+  EXPECT_NE(m->body.find("banyan_route_node_sessions{node=\"b\"} 1"), std::string::npos);
+  EXPECT_NE(m->body.find("banyan_route_request_seconds_count{endpoint=\"chat_completions\"} 3"), std::string::npos);
+}
+
+TEST(Router, LikelihoodPolicyUsesPromptLogprobAndNearTiesGoToTheLeastLoaded) {
+  FakeNode a({.name = "a", .prompt_logprob = -1.00, .active = 6}), b({.name = "b", .prompt_logprob = -1.01}),
+      c({.name = "c", .prompt_logprob = -3.0});
+  RouterHarness h({&a, &b, &c}, Policy::Likelihood);
+  auto r = h.client().Post("/v1/chat/completions", chat_body("u2", 1, false).dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("X-Banyan-Node"), "b");  // within the 0.02 tie margin of a, and idle
+}
+
+TEST(Router, StreamsTheNodesEventsUnchanged) {
+  FakeNode a({.name = "a", .probe_mass = 0.9, .chunks = 20}), b({.name = "b", .probe_mass = 0.1});
+  RouterHarness h({&a, &b}, Policy::Auto);
+  auto r = post_stream(h, chat_body("s1", 1, true));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.node, "a");
+  EXPECT_EQ(r.body, a.stream_bytes());
+  EXPECT_EQ(a.finished_streams.load(), 1);
+  // Router bytes per node = the request body sent and the response body received.
+  json st = h.status();
+  for (const auto& n : st["nodes"]) {
+    if (n["name"] != "a") continue;
+    std::lock_guard lock(a.mu);
+    EXPECT_EQ(n["bytes_sent"].get<uint64_t>(), a.raw_chat_bodies[0].size());
+    EXPECT_EQ(n["bytes_received"].get<uint64_t>(), r.body.size());
+  }
+}
+
+TEST(Router, NodeDyingMidStreamGivesAnErrorEventThenTheNextTurnFailsOverWithTheFullHistory) {
+  FakeNode a({.name = "a", .probe_mass = 0.9, .chunks = 10, .chunk_delay_ms = 20, .die_after = 3});
+  FakeNode b({.name = "b", .probe_mass = 0.2});
+  RouterHarness h({&a, &b}, Policy::Probe);
+  auto r = post_stream(h, chat_body("f1", 1, true));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.node, "a");
+  EXPECT_LT(r.seconds, 2.0);
+  SseSplitter s;
+  auto events = s.feed(r.body);
+  ASSERT_EQ(events.size(), 5u) << r.body;  // 3 chunks, the error, [DONE]
+  auto err = json::parse(sse_data(events[3]));
+  ASSERT_TRUE(err.contains("error")) << events[3];
+  EXPECT_EQ(err["error"]["code"], "node_failed");
+  EXPECT_TRUE(s.done());
+
+  auto next = h.client().Post("/v1/chat/completions", chat_body("f1", 2, false).dump(), "application/json");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(next->get_header_value("X-Banyan-Node"), "b");
+  EXPECT_EQ(next->get_header_value("X-Banyan-Placement"), "failover");
+  EXPECT_EQ(json::parse(next->body)["choices"][0]["message"]["content"], "b saw 4");  // system + 2 user + 1 asst
+  auto m = h.client().Get("/metrics");
+  EXPECT_NE(m->body.find("banyan_route_failovers_total{from=\"a\",to=\"b\"} 1"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("banyan_route_stream_errors_total{node=\"a\"} 1"), std::string::npos);
+}
+
+TEST(Router, UnreachablePinnedNodeFailsOverBeforeHealthChecksNoticeAndARestartedNodeRejoins) {
+  auto a = std::make_unique<FakeNode>(FakeNodeOptions{.name = "a", .probe_mass = 0.9});
+  FakeNode b({.name = "b", .probe_mass = 0.2});
+  const int a_port = a->port();
+  RouterHarness h({a.get(), &b}, Policy::Probe);
+  auto r1 = h.client().Post("/v1/chat/completions", chat_body("k1", 1, false).dump(), "application/json");
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->get_header_value("X-Banyan-Node"), "a");
+  a.reset();  // killed
+  auto r2 = h.client().Post("/v1/chat/completions", chat_body("k1", 2, false).dump(), "application/json");
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 200) << r2->body;
+  EXPECT_EQ(r2->get_header_value("X-Banyan-Node"), "b");
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return !h.node_healthy("a"); }, 3s));
+
+  FakeNode a2({.name = "a", .probe_mass = 0.9}, a_port);  // restarted on its address
+  ASSERT_EQ(a2.port(), a_port);
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return h.node_healthy("a"); }, 3s));
+  auto r3 = h.client().Post("/v1/chat/completions", chat_body("k2", 1, false).dump(), "application/json");
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->get_header_value("X-Banyan-Node"), "a");
+  const json st = h.status();
+  for (const auto& n : st["nodes"])
+    if (n["name"] == "a") {
+      EXPECT_EQ(n["rejoins"], 1);
+    }
+}
+
+TEST(Router, PlainOpenAiBackendsFallBackToLoadAndHash) {
+  FakeNode a({.name = "a", .banyan = false}), b({.name = "b", .banyan = false});
+  RouterHarness h({&a, &b}, Policy::Auto);
+  std::map<std::string, int> where;
+  for (int i = 0; i < 12; ++i) {
+    auto r = h.client().Post("/v1/chat/completions", chat_body("p" + std::to_string(i), 1, false).dump(),
+                             "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    ++where[r->get_header_value("X-Banyan-Node")];
+  }
+  EXPECT_GT(where["a"], 0);
+  EXPECT_GT(where["b"], 0);
+  EXPECT_EQ(a.scores + b.scores, 0);
+  const json st = h.status();
+  for (const auto& n : st["nodes"]) EXPECT_EQ(n["kind"], "openai");
+  auto m = h.client().Get("/metrics");
+  EXPECT_NE(m->body.find("banyan_route_placements_total{policy=\"auto\",metric=\"load\"} 12"), std::string::npos)
+      << m->body;
+}
+
+TEST(Router, ClientDisconnectMidStreamCancelsTheNodesGeneration) {
+  FakeNode a({.name = "a", .chunks = 200, .chunk_delay_ms = 20});
+  RouterHarness h({&a}, Policy::Hash);
+  auto c = h.client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = chat_body("d1", 1, true).dump();
+  req.set_header("Content-Type", "application/json");
+  int seen = 0;
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++seen < 3; };
+  httplib::Response res;
+  httplib::Error err;
+  c.send(req, res, err);
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return a.cancelled == 1; }, 3s));
+  EXPECT_EQ(a.finished_streams.load(), 0);
+}
+
+TEST(Router, ApiKeyModelsHealthAndErrors) {
+  FakeNode a({.name = "a"}), b({.name = "b"});
+  RouterHarness h({&a, &b}, Policy::Hash, "sekrit");
+  auto no = h.client().Post("/v1/chat/completions", chat_body("x", 1, false).dump(), "application/json");
+  ASSERT_TRUE(no);
+  EXPECT_EQ(no->status, 401);
+  auto yes = h.client("sekrit").Post("/v1/chat/completions", chat_body("x", 1, false).dump(), "application/json");
+  ASSERT_TRUE(yes);
+  EXPECT_EQ(yes->status, 200);
+  auto bad = h.client("sekrit").Post("/v1/chat/completions", "{not json", "application/json");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_TRUE(json::parse(bad->body).contains("error"));
+  auto nothing = h.client("sekrit").Post("/v1/chat/completions", R"({"model":"m"})", "application/json");
+  EXPECT_EQ(nothing->status, 400);
+  auto models = h.client("sekrit").Get("/v1/models");
+  ASSERT_TRUE(models);
+  json ids = json::array();
+  const json listed = json::parse(models->body);
+  for (const auto& m : listed["data"]) ids.push_back(m["id"]);
+  EXPECT_EQ(ids, json({"banyan", "a", "b"}));
+  EXPECT_EQ(h.client().Get("/health")->status, 200);
+  a.stop();
+  b.stop();
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return h.client().Get("/health")->status == 503; }, 3s));
+  auto none = h.client("sekrit").Post("/v1/chat/completions", chat_body("y", 1, false).dump(), "application/json");
+  EXPECT_EQ(none->status, 503);
+}
+
+}  // namespace
+}  // namespace banyan::route
