@@ -59,9 +59,10 @@ Value g_dict(CallArgs& args, Interpreter&) {
   return d;
 }
 
-Value g_namespace(CallArgs& args, Interpreter&) {
+Value g_namespace(CallArgs& args, Interpreter& interp) {
   Value d = Value::dict();
   d.dict_data().is_namespace = true;
+  interp.track_cyclable(d.dict_ptr());
   fill_dict(d.dict_data(), args, "namespace");
   return d;
 }

@@ -9,7 +9,20 @@
 
 namespace banyan::jinja {
 
-Interpreter::Interpreter(std::shared_ptr<Frame> globals) { frames_.push_back(std::move(globals)); }
+Interpreter::Interpreter(std::shared_ptr<Frame> globals) : globals_(std::move(globals)) {
+  frames_.push_back(globals_.get());
+}
+
+Interpreter::~Interpreter() {
+  for (const auto& weak : cyclables_) {
+    if (auto ns = weak.lock()) ns->clear();
+  }
+}
+
+Frame* Interpreter::new_frame() {
+  arena_.push_back(std::make_unique<Frame>());
+  return arena_.back().get();
+}
 
 Value Interpreter::lookup(const std::string& name) const {
   for (auto it = frames_.rbegin(); it != frames_.rend(); ++it) {
@@ -42,7 +55,7 @@ void Interpreter::assign(const Target& target, Value value) {
 }
 
 Interpreter::ScopeGuard::ScopeGuard(Interpreter& interp) : interp_(interp) {
-  interp_.frames_.push_back(std::make_shared<Frame>());
+  interp_.frames_.push_back(interp_.new_frame());
 }
 Interpreter::ScopeGuard::~ScopeGuard() { interp_.frames_.pop_back(); }
 

@@ -36,11 +36,19 @@ class Output {
 };
 
 using Frame = std::unordered_map<std::string, Value>;
-using FrameStack = std::vector<std::shared_ptr<Frame>>;
+// Scopes are owned by the Interpreter for the whole render (see arena_), so macros can refer to the scopes they
+// were defined in by plain pointer: no reference cycle between a scope and the macros stored in it.
+using FrameStack = std::vector<Frame*>;
 
 class Interpreter {
  public:
   explicit Interpreter(std::shared_ptr<Frame> globals);
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
+  // Dicts that can end up referencing themselves (namespace() via `set ns.me = ns`, loop objects via
+  // `loop.changed(loop)`): emptied when the render ends so no reference cycle outlives it.
+  void track_cyclable(const std::shared_ptr<DictData>& d) { cyclables_.push_back(d); }
 
   Value lookup(const std::string& name) const;
   void assign(const std::string& name, Value value);  // in the innermost scope
@@ -86,7 +94,12 @@ class Interpreter {
   }
 
  private:
+  Frame* new_frame();
+
   FrameStack frames_;
+  std::vector<std::unique_ptr<Frame>> arena_;
+  std::shared_ptr<Frame> globals_;
+  std::vector<std::weak_ptr<DictData>> cyclables_;
 };
 
 // Raises jinja2's UndefinedError for an operation on an undefined value.

@@ -97,7 +97,9 @@ Flow ForStmt::exec(Interpreter& interp, Output& out) const {
     interp.step();
     Interpreter::ScopeGuard scope(interp);  // jinja2: each iteration starts from the enclosing scope's variables
     interp.assign(target, items[i]);
-    interp.assign("loop", make_loop_object(items, i, changed));
+    Value loop = make_loop_object(items, i, changed);
+    interp.track_cyclable(loop.dict_ptr());
+    interp.assign("loop", std::move(loop));
     if (exec_body(body, interp, out) == Flow::Break) break;
   }
   return Flow::Normal;

@@ -101,6 +101,10 @@ class DictData {
   Value* find(const Value& key);
   void set(const Value& key, Value value);
   size_t size() const { return entries_.size(); }
+  void clear() {
+    entries_.clear();
+    index_.clear();
+  }
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
   bool is_namespace = false;
 
