@@ -20,6 +20,7 @@ struct PlanArgs {
   int64_t experts_per_node = 0, replicate = 0;
   uint64_t seed = 0;
   int restarts = 10;
+  bool balance = false;
 };
 
 int run_plan(const PlanArgs& a) {
@@ -45,6 +46,7 @@ int run_plan(const PlanArgs& a) {
   o.seed = a.seed;
   o.restarts = a.restarts;
   o.criterion = *criterion;
+  o.balance = a.balance;
   std::optional<Profiles> profiles;
   if (!a.profiles.empty()) profiles = read_profiles(a.profiles);
   Plan plan = make_plan(m, o, profiles ? &*profiles : nullptr, a.profiles);
@@ -73,6 +75,8 @@ RegisterCommand reg{{"plan", "Plan which routed experts each node holds (writes 
                        sub.add_option("--profiles", a->profiles, "Calibration profiles from `banyan calibrate`");
                        sub.add_option("--criterion", a->criterion,
                                       "Expert selection criterion: probs | counts | topk_mass | out_norm");
+                       sub.add_flag("--balance", a->balance,
+                                    "Balanced session clusters (each at most ceil(docs / nodes) documents)");
                        sub.add_option("--seed", a->seed, "k-means seed");
                        sub.add_option("--restarts", a->restarts, "k-means restarts");
                        sub.add_option("--out", a->out, "Output plan.json")->required();

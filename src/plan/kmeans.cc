@@ -1,5 +1,6 @@
 #include "plan/kmeans.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -23,6 +24,37 @@ void normalise(std::vector<float>& v) {
   double n = std::sqrt(dot(v.data(), v.data(), int64_t(v.size())));
   if (n > 0)
     for (auto& x : v) x = float(x / n);
+}
+
+// Greedy capacity-constrained assignment: (point, cluster) pairs by descending cosine, each point to the first
+// cluster with room; capacity ceil(n / k). Returns whether any assignment changed; fills sim with each point's
+// cosine to its cluster.
+bool assign_balanced(const std::vector<float>& x, int64_t n, int64_t dim,
+                     const std::vector<std::vector<float>>& centroids, std::vector<int>& assignment,
+                     std::vector<double>& sim) {
+  const int k = int(centroids.size());
+  const int64_t capacity = (n + k - 1) / k;
+  struct Pair {
+    double s;
+    int64_t point;
+    int cluster;
+  };
+  std::vector<Pair> pairs;
+  pairs.reserve(size_t(n * k));
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0; c < k; ++c) pairs.push_back({dot(&x[size_t(i * dim)], centroids[c].data(), dim), i, c});
+  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.s > b.s; });
+  std::vector<int> next(size_t(n), -1);
+  std::vector<int64_t> size(size_t(k), 0);
+  for (const Pair& p : pairs) {
+    if (next[p.point] >= 0 || size[p.cluster] >= capacity) continue;
+    next[p.point] = p.cluster;
+    sim[p.point] = p.s;
+    ++size[p.cluster];
+  }
+  bool changed = next != assignment;
+  assignment = std::move(next);
+  return changed;
 }
 
 KMeansResult run_once(const std::vector<float>& x, int64_t n, int64_t dim, const KMeansOptions& o,
@@ -61,15 +93,19 @@ KMeansResult run_once(const std::vector<float>& x, int64_t n, int64_t dim, const
   std::vector<double> sim(static_cast<size_t>(n));
   for (int it = 0; it < o.max_iterations; ++it) {
     bool changed = false;
-    for (int64_t i = 0; i < n; ++i) {
-      int best = 0;
-      double best_sim = -std::numeric_limits<double>::infinity();
-      for (int c = 0; c < k; ++c) {
-        double s = dot(&x[size_t(i * dim)], r.centroids[c].data(), dim);
-        if (s > best_sim) best_sim = s, best = c;
+    if (o.balanced) {
+      changed = assign_balanced(x, n, dim, r.centroids, r.assignment, sim);
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        int best = 0;
+        double best_sim = -std::numeric_limits<double>::infinity();
+        for (int c = 0; c < k; ++c) {
+          double s = dot(&x[size_t(i * dim)], r.centroids[c].data(), dim);
+          if (s > best_sim) best_sim = s, best = c;
+        }
+        sim[i] = best_sim;
+        if (r.assignment[i] != best) r.assignment[i] = best, changed = true;
       }
-      sim[i] = best_sim;
-      if (r.assignment[i] != best) r.assignment[i] = best, changed = true;
     }
     // Refill empty clusters with the worst-fitting point of a cluster that can spare one.
     std::vector<int64_t> size(size_t(k), 0);

@@ -10,6 +10,9 @@ struct KMeansOptions {
   uint64_t seed = 0;
   int restarts = 10;        // independent seedings; the one with the lowest cost wins
   int max_iterations = 100;
+  // Capacity-constrained assignment: every cluster takes at most ceil(n / clusters) points (greedy by cosine,
+  // best pairs first), so no node of a plan serves most of the traffic. Off = plain k-means.
+  bool balanced = false;
 };
 
 struct KMeansResult {

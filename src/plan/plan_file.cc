@@ -106,6 +106,8 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["experts_per_node"] = plan.experts_per_node;
   j["replicate"] = plan.replicate;
   j["seed"] = plan.seed;
+  j["balanced_clusters"] = plan.balanced_clusters;
+  j["criterion"] = plan.criterion;
   if (plan.calibration) {
     const auto& c = *plan.calibration;
     j["calibration"] = {{"profiles", c.profiles},     {"corpus", c.corpus},         {"documents", c.documents},
@@ -149,6 +151,8 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& label) {
     p.experts_per_node = j.at("experts_per_node").get<int64_t>();
     p.replicate = j.value("replicate", int64_t(0));
     p.seed = j.value("seed", uint64_t(0));
+    p.balanced_clusters = j.value("balanced_clusters", false);
+    p.criterion = j.value("criterion", "probs");
     if (j.contains("calibration") && !j["calibration"].is_null()) {
       const auto& c = j["calibration"];
       PlanCalibration cal;

@@ -66,6 +66,8 @@ struct Plan {
   int64_t experts_per_node = 0;  // experts every node holds in every MoE layer
   int64_t replicate = 0;
   uint64_t seed = 0;
+  bool balanced_clusters = false;  // clusters were capacity-constrained (plan --balance)
+  std::string criterion = "probs";  // expert selection criterion (profiles tensor)
   std::optional<PlanCalibration> calibration;
   std::vector<PlanCluster> clusters;
   std::vector<PlanNode> nodes;

@@ -171,6 +171,8 @@ Plan make_plan(const PlanModel& model, const PlanOptions& o, const Profiles* pro
   plan.scheme = std::string(scheme_name(o.scheme));
   plan.replicate = o.replicate;
   plan.seed = o.seed;
+  plan.balanced_clusters = o.balance && o.scheme != Scheme::Contiguous;
+  plan.criterion = std::string(criterion_name(o.criterion));
   plan.nodes.resize(size_t(N));
   for (int g = 0; g < N; ++g) {
     plan.nodes[g].index = g;
@@ -197,6 +199,7 @@ Plan make_plan(const PlanModel& model, const PlanOptions& o, const Profiles* pro
     ko.clusters = int(N);
     ko.seed = o.seed;
     ko.restarts = o.restarts;
+    ko.balanced = o.balance;
     KMeansResult km = cosine_kmeans(p.probs, p.docs, p.layers * p.experts, ko);
     doc_cluster = km.assignment;
     cluster_docs.assign(size_t(N), {});

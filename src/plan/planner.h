@@ -14,6 +14,8 @@
 // in a node's group, every node is then filled up to the largest node's count with the experts it prefers most
 // among those it lacks (clustered: highest m_c; contiguous: highest overall mean), so all nodes hold the same
 // count. budget: hot experts count WITHIN K (R ≤ K), the rest is the cluster's top by m_c.
+// --balance caps every cluster at ceil(documents / N) (capacity-constrained k-means), so traffic shares stay
+// near 1/N instead of one node taking most sessions (QUALITY.md: 44 % on one node at 8 nodes).
 // The selection criterion is the profiles' mean router probability by default (each (doc, layer) row
 // normalised to sum 1, so every document weighs the same); counts / topk_mass / out_norm may be chosen instead.
 // Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
@@ -43,6 +45,7 @@ struct PlanOptions {
   uint64_t seed = 0;             // k-means seeding
   int restarts = 10;             // k-means restarts
   Criterion criterion = Criterion::Probs;
+  bool balance = false;          // balanced clusters: each takes at most ceil(docs / nodes) documents
 };
 
 // What the plan needs to know about the model (from ModelSpec + Checkpoint, filled by the caller).

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -77,4 +78,32 @@ TEST(CosineKMeans, RejectsBadInput) {
   o.clusters = 1;
   EXPECT_THROW(cosine_kmeans(std::vector<float>{1, 0, 0, 0}, 2, 2, o), Error);  // zero row
   EXPECT_THROW(cosine_kmeans(std::vector<float>(5, 1.f), 2, 2, o), Error);      // size mismatch
+}
+
+TEST(CosineKMeans, BalancedCapsClusterSizes) {
+  // 30 points in one direction, 10 in another: plain k-means splits 30/10, balanced 20/20.
+  std::vector<int> truth;
+  std::vector<float> x;
+  std::mt19937_64 rng(9);
+  for (int i = 0; i < 40; ++i) {
+    int c = i < 30 ? 0 : 1;
+    x.push_back((c == 0 ? 1.f : 0.f) + float(rng() % 100) / 500.f);
+    x.push_back((c == 1 ? 1.f : 0.f) + float(rng() % 100) / 500.f);
+    x.push_back(float(rng() % 100) / 500.f);
+  }
+  KMeansOptions o;
+  o.clusters = 2;
+  auto plain = cosine_kmeans(x, 40, 3, o);
+  std::vector<int> size(2, 0);
+  for (int a : plain.assignment) ++size[a];
+  std::sort(size.begin(), size.end());
+  EXPECT_EQ(size, (std::vector<int>{10, 30}));
+  o.balanced = true;
+  auto bal = cosine_kmeans(x, 40, 3, o);
+  size.assign(2, 0);
+  for (int a : bal.assignment) ++size[a];
+  EXPECT_EQ(size, (std::vector<int>{20, 20}));
+  // The 10 points of the small direction stay together.
+  for (int i = 31; i < 40; ++i) EXPECT_EQ(bal.assignment[i], bal.assignment[30]);
+  EXPECT_GE(bal.cost, plain.cost);
 }
