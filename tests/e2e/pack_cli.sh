@@ -41,7 +41,14 @@ for node in plan["nodes"]:
         assert os.path.exists(os.path.join(d, f)), f
 PY
   for node in "$TMP/$name"/node-*; do
-    "$BANYAN" inspect --model "$node" >"$TMP/inspect.txt" 2>&1 || { cat "$TMP/inspect.txt"; fail "inspect $node"; }
+    "$BANYAN" inspect --json "$node" >"$TMP/inspect.json" 2>"$TMP/inspect.err" || { cat "$TMP/inspect.err"; fail "inspect $node"; }
+    python3 - "$TMP/inspect.json" "$node/banyan-node.json" <<'PY' || fail "inspect of $node disagrees with its manifest"
+import json, sys
+info, man = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert info["num_experts"] == man["local_experts"], (info["num_experts"], man["local_experts"])
+assert info["bytes_total"] == man["tensor_bytes"], (info["bytes_total"], man["tensor_bytes"])
+assert info["source_hash"] != man["source"]["sha256"]  # a bundle is a checkpoint of its own
+PY
   done
 done
 
@@ -61,7 +68,7 @@ fi
 grep -q "banyan: error: unknown --scheme" "$TMP/err.txt" || fail "unclear error: $(cat "$TMP/err.txt")"
 
 # Logits equivalence through the engine helper's `eval nll`, when it exists.
-if "$BANYAN" eval nll --help >/dev/null 2>&1; then
+if "$BANYAN" eval nll --help 2>&1 | grep -q -- "--experts"; then
   for node in 0 1; do
     experts=$(python3 -c "import json,sys; p=json.load(open(sys.argv[1])); print(';'.join(','.join(map(str,l)) for l in p['nodes'][$node]['experts']))" "$TMP/clustered-2.json")
     a=$("$BANYAN" eval nll --model "$TMP/clustered-2/node-$node" --corpus "$MODEL/heldout.jsonl.xz" 2>/dev/null | tail -1)
