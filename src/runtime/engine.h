@@ -111,6 +111,7 @@ class Engine {
   const ModelSpec& spec() const { return weights_->spec; }
   const EngineOptions& options() const { return options_; }
   const ModelWeights& weights() const { return *weights_; }
+  int threads() const { return pool_->num_threads(); }
 
   SeqId create_sequence();
   SeqId fork_sequence(SeqId src);                      // shares the source's KV pages (copy-on-write)

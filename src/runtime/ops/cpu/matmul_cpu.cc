@@ -21,8 +21,19 @@ namespace {
 constexpr int64_t kRowBlock = 4;   // W rows per register tile
 constexpr int64_t kXBlock = 64;    // x rows kept hot in cache while a thread walks its W rows
 
+constexpr int64_t kDirectMaxRows = 8;  // up to this many x rows, bf16 weights are widened in registers
+
 void matmul_rows(const float* x, int64_t n, int64_t ldx, const Matrix& w, int64_t r0, int64_t r1, float* y,
                  int64_t ldy) {
+  if (w.dtype == DType::BF16 && n <= kDirectMaxRows) {
+    for (int64_t r = r0; r < r1; r += kRowBlock) {
+      const int nw = int(std::min(kRowBlock, r1 - r));
+      const uint16_t* rows[kRowBlock];
+      for (int j = 0; j < nw; ++j) rows[j] = static_cast<const uint16_t*>(w.row(r + j));
+      simd::matmul_bf16_rows4(x, n, ldx, rows, nw, w.cols, y + r, ldy);
+    }
+    return;
+  }
   thread_local std::vector<float> wbuf;
   const int64_t k = w.cols;
   if (w.dtype != DType::F32 && wbuf.size() < size_t(kRowBlock * k)) wbuf.resize(size_t(kRowBlock * k));

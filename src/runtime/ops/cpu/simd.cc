@@ -97,6 +97,64 @@ void MatmulBlock4(const float* x, int64_t n, int64_t ldx, const float* const* w_
   }
 }
 
+// GEMV-shaped products (few x rows) straight from bf16 weights: each W element is widened in registers and used
+// for every x row, so small batches pay no conversion pass through memory.
+void MatmulBf16Rows4(const float* x, int64_t n, int64_t ldx, const uint16_t* const* w_in, int nw, int64_t k, float* y,
+                     int64_t ldy) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const uint16_t* w[4];
+  for (int j = 0; j < 4; ++j) w[j] = w_in[j < nw ? j : 0];
+  const int64_t k_main = k - k % N;
+  const size_t rem = size_t(k - k_main);
+  const auto tail = hn::FirstN(d, rem);
+  int64_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const float* x0 = x + i * ldx;
+    const float* x1 = x0 + ldx;
+    auto a00 = hn::Zero(d), a01 = hn::Zero(d), a02 = hn::Zero(d), a03 = hn::Zero(d);
+    auto a10 = hn::Zero(d), a11 = hn::Zero(d), a12 = hn::Zero(d), a13 = hn::Zero(d);
+    auto step = [&](auto v0, auto v1, auto w0, auto w1, auto w2, auto w3) {
+      a00 = hn::MulAdd(v0, w0, a00); a01 = hn::MulAdd(v0, w1, a01);
+      a02 = hn::MulAdd(v0, w2, a02); a03 = hn::MulAdd(v0, w3, a03);
+      a10 = hn::MulAdd(v1, w0, a10); a11 = hn::MulAdd(v1, w1, a11);
+      a12 = hn::MulAdd(v1, w2, a12); a13 = hn::MulAdd(v1, w3, a13);
+    };
+    for (int64_t kk = 0; kk < k_main; kk += N)
+      step(hn::LoadU(d, x0 + kk), hn::LoadU(d, x1 + kk), LoadBf16(d, w[0] + kk), LoadBf16(d, w[1] + kk),
+           LoadBf16(d, w[2] + kk), LoadBf16(d, w[3] + kk));
+    if (rem) {
+      step(hn::MaskedLoad(tail, d, x0 + k_main), hn::MaskedLoad(tail, d, x1 + k_main),
+           LoadBf16Tail(d, w[0] + k_main, rem), LoadBf16Tail(d, w[1] + k_main, rem),
+           LoadBf16Tail(d, w[2] + k_main, rem), LoadBf16Tail(d, w[3] + k_main, rem));
+    }
+    const float r[2][4] = {{Sum(d, a00), Sum(d, a01), Sum(d, a02), Sum(d, a03)},
+                           {Sum(d, a10), Sum(d, a11), Sum(d, a12), Sum(d, a13)}};
+    for (int ii = 0; ii < 2; ++ii)
+      for (int j = 0; j < nw; ++j) y[(i + ii) * ldy + j] = r[ii][j];
+  }
+  for (; i < n; ++i) {
+    const float* x0 = x + i * ldx;
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+    for (int64_t kk = 0; kk < k_main; kk += N) {
+      const auto v = hn::LoadU(d, x0 + kk);
+      a0 = hn::MulAdd(v, LoadBf16(d, w[0] + kk), a0);
+      a1 = hn::MulAdd(v, LoadBf16(d, w[1] + kk), a1);
+      a2 = hn::MulAdd(v, LoadBf16(d, w[2] + kk), a2);
+      a3 = hn::MulAdd(v, LoadBf16(d, w[3] + kk), a3);
+    }
+    if (rem) {
+      const auto v = hn::MaskedLoad(tail, d, x0 + k_main);
+      a0 = hn::MulAdd(v, LoadBf16Tail(d, w[0] + k_main, rem), a0);
+      a1 = hn::MulAdd(v, LoadBf16Tail(d, w[1] + k_main, rem), a1);
+      a2 = hn::MulAdd(v, LoadBf16Tail(d, w[2] + k_main, rem), a2);
+      a3 = hn::MulAdd(v, LoadBf16Tail(d, w[3] + k_main, rem), a3);
+    }
+    const float r[4] = {Sum(d, a0), Sum(d, a1), Sum(d, a2), Sum(d, a3)};
+    for (int j = 0; j < nw; ++j) y[i * ldy + j] = r[j];
+  }
+}
+
 float Dot(const float* a, const float* b, int64_t n) {
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d));
@@ -160,6 +218,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace banyan::simd {
 HWY_EXPORT(MatmulBlock4);
+HWY_EXPORT(MatmulBf16Rows4);
 HWY_EXPORT(Dot);
 HWY_EXPORT(DotBf16);
 HWY_EXPORT(Axpy);
@@ -170,6 +229,10 @@ HWY_EXPORT(SumSquares);
 void matmul_block4(const float* x, int64_t n, int64_t ldx, const float* const* w, int nw, int64_t k, float* y,
                    int64_t ldy) {
   HWY_DYNAMIC_DISPATCH(MatmulBlock4)(x, n, ldx, w, nw, k, y, ldy);
+}
+void matmul_bf16_rows4(const float* x, int64_t n, int64_t ldx, const uint16_t* const* w, int nw, int64_t k, float* y,
+                       int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(MatmulBf16Rows4)(x, n, ldx, w, nw, k, y, ldy);
 }
 float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n); }
 float dot_bf16(const float* a, const uint16_t* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotBf16)(a, b, n); }

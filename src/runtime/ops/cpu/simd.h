@@ -10,6 +10,10 @@ namespace banyan::simd {
 void matmul_block4(const float* x, int64_t n, int64_t ldx, const float* const* w, int nw, int64_t k, float* y,
                    int64_t ldy);
 
+// Same with bf16 weight rows read in place (for few x rows, where converting W first would not pay off).
+void matmul_bf16_rows4(const float* x, int64_t n, int64_t ldx, const uint16_t* const* w, int nw, int64_t k, float* y,
+                       int64_t ldy);
+
 float dot(const float* a, const float* b, int64_t n);
 float dot_bf16(const float* a, const uint16_t* b, int64_t n);  // b in bf16
 void axpy(float alpha, const float* x, float* y, int64_t n);    // y += alpha·x
