@@ -13,9 +13,11 @@ BpeModel::BpeModel(const json& j) {
   const json& vocab = require_field(j, "vocab", where);
   if (!vocab.is_object()) fail("tokenizer.json: model.vocab: expected an object of token -> id");
   vocab_.reserve(vocab.size());
+  // Ids index a dense table; a bound relative to the vocab size keeps a hostile file from asking for gigabytes.
+  const int64_t id_bound = 4 * static_cast<int64_t>(vocab.size()) + 1024;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() >= (1 << 30))
-      fail("tokenizer.json: model.vocab[{}]: id must be a non-negative integer below 2^30", json(it.key()).dump());
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() >= id_bound)
+      fail("tokenizer.json: model.vocab[{}]: id must be an integer in [0, {})", json(it.key()).dump(), id_bound);
     auto id = static_cast<TokenId>(it.value().get<int64_t>());
     vocab_[it.key()] = id;
     if (static_cast<size_t>(id) >= id_to_token_.size()) {

@@ -29,8 +29,8 @@ pcre2_match_data* thread_match_data() {
 }  // namespace
 
 Regex::Regex(std::string_view pattern, bool literal) : pattern_(pattern), code_(std::make_shared<Code>()) {
-  uint32_t options = PCRE2_UTF | PCRE2_UCP;
-  if (literal) options |= PCRE2_LITERAL;
+  // PCRE2_LITERAL does not combine with UCP, which a literal does not need anyway.
+  uint32_t options = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
   int error = 0;
   PCRE2_SIZE offset = 0;
   code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error,
