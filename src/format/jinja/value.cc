@@ -54,6 +54,28 @@ bool is_printable(char32_t c) {
   }
 }
 
+// Marks a dict as being visited by a recursive walk; namespaces can contain themselves (`set ns.me = ns`).
+class VisitGuard {
+ public:
+  explicit VisitGuard(const DictData* d) {
+    for (const DictData* v : visiting()) recursive_ = recursive_ || v == d;
+    if (!recursive_) visiting().push_back(d);
+  }
+  ~VisitGuard() {
+    if (!recursive_) visiting().pop_back();
+  }
+  VisitGuard(const VisitGuard&) = delete;
+  VisitGuard& operator=(const VisitGuard&) = delete;
+  bool recursive() const { return recursive_; }
+
+ private:
+  static std::vector<const DictData*>& visiting() {
+    thread_local std::vector<const DictData*> v;
+    return v;
+  }
+  bool recursive_ = false;
+};
+
 }  // namespace
 
 const Value* DictData::find(const Value& key) const {
@@ -275,15 +297,16 @@ std::string to_repr(const Value& v) {
       return out;
     }
     case Value::Kind::Dict: {
-      if (v.dict_data().is_namespace) return "<Namespace>";
-      std::string out = "{";
+      VisitGuard guard(&v.dict_data());
+      if (guard.recursive()) return v.dict_data().is_namespace ? "<Namespace {...}>" : "{...}";  // as Python
+      std::string out = v.dict_data().is_namespace ? "<Namespace {" : "{";
       bool first = true;
       for (const auto& [k, item] : v.dict_data().entries()) {
         if (!first) out += ", ";
         first = false;
         out += to_repr(k) + ": " + to_repr(item);
       }
-      return out + "}";
+      return out + (v.dict_data().is_namespace ? "}>" : "}");
     }
     case Value::Kind::Undefined: return "Undefined";
     default: return to_str(v);
@@ -311,11 +334,14 @@ bool contains_content(const Value& v) {
         if (contains_content(item)) return true;
       }
       return false;
-    case Value::Kind::Dict:
+    case Value::Kind::Dict: {
+      VisitGuard guard(&v.dict_data());
+      if (guard.recursive()) return false;
       for (const auto& [k, item] : v.dict_data().entries()) {
         if (contains_content(k) || contains_content(item)) return true;
       }
       return false;
+    }
     default: return false;
   }
 }

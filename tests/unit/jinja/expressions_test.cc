@@ -127,8 +127,11 @@ TEST(JinjaExpressions, RuntimeErrors) {
 }
 
 TEST(JinjaExpressions, Globals) {
-  EXPECT_EQ(render("{{ range(3) }} {{ range(1, 7, 2) }} {{ range(3, 0, -1) }}"), "[0, 1, 2] [1, 3, 5] [3, 2, 1]");
-  EXPECT_EQ(render("{{ dict(a=1, b='x') }} {{ namespace(v=2).v }}"), "{'a': 1, 'b': 'x'} 2");
+  EXPECT_EQ(render("{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(3, 0, -1) | list }}"),
+            "[0, 1, 2] [1, 3, 5] [3, 2, 1]");
+  EXPECT_EQ(render("{{ dict(a=1, b='x') }} {{ namespace(v=2).v }} {{ namespace(v=2) }}"),
+            "{'a': 1, 'b': 'x'} 2 <Namespace {'v': 2}>");
+  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"), "<Namespace {'me': <Namespace {...}>}>");
   const std::string year = render("{{ strftime_now('%Y') }}");
   ASSERT_EQ(year.size(), 4u);
   EXPECT_GE(std::stoi(year), 2024);
