@@ -51,7 +51,8 @@ std::optional<std::string> score_metric(Policy policy, int64_t prompt_tokens, co
   }
 }
 
-double metric_value(const Candidate& c, const std::string& metric) {
+std::optional<double> metric_value(const Candidate& c, const std::string& metric) {
+  if (!c.scored) return std::nullopt;
   return metric == "probe_mass" ? c.probe_mass : c.prompt_logprob;
 }
 
@@ -88,34 +89,41 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
   }
   if (policy == Policy::LeastLoaded) return {least_loaded(session, candidates, all), "load", false};
 
-  std::vector<size_t> scored;
   int64_t prompt_tokens = 0;
-  for (size_t i : all) {
-    if (!candidates[i].scored) continue;
-    scored.push_back(i);
-    prompt_tokens = std::max(prompt_tokens, candidates[i].prompt_tokens);
+  for (const auto& c : candidates)
+    if (c.scored) prompt_tokens = std::max(prompt_tokens, c.prompt_tokens);
+  std::string metric = *score_metric(policy, prompt_tokens, o);
+  auto with_metric = [&](const std::string& m) {
+    std::vector<size_t> v;
+    for (size_t i : all)
+      if (metric_value(candidates[i], m)) v.push_back(i);
+    return v;
+  };
+  std::vector<size_t> scored = with_metric(metric);
+  if (scored.empty()) {
+    metric = metric == "probe_mass" ? "prompt_logprob" : "probe_mass";
+    scored = with_metric(metric);
   }
   if (scored.empty()) return {least_loaded(session, candidates, all), "load", false};
-  const std::string metric = *score_metric(policy, prompt_tokens, o);
   const double tie = metric == "probe_mass" ? o.probe_tie : o.logprob_tie;
-  double best = metric_value(candidates[scored.front()], metric);
-  for (size_t i : scored) best = std::max(best, metric_value(candidates[i], metric));
+  double best = *metric_value(candidates[scored.front()], metric);
+  for (size_t i : scored) best = std::max(best, *metric_value(candidates[i], metric));
   std::vector<size_t> near;
   for (size_t i : scored)
-    if (metric_value(candidates[i], metric) >= best - tie) near.push_back(i);
+    if (*metric_value(candidates[i], metric) >= best - tie) near.push_back(i);
   // Least loaded among the near-ties; equal loads go to the better score (then the hash).
   size_t chosen = near.front();
   for (size_t i : near) {
     const auto& a = candidates[i];
     const auto& b = candidates[chosen];
-    const double va = metric_value(a, metric), vb = metric_value(b, metric);
+    const double va = *metric_value(a, metric), vb = *metric_value(b, metric);
     if (a.load < b.load || (a.load == b.load && (va > vb || (va == vb && rendezvous_weight(session, a.name) >
                                                                             rendezvous_weight(session, b.name)))))
       chosen = i;
   }
   // The tie was decided by load when the strict best scorer is not the one chosen.
   bool by_load = false;
-  if (near.size() > 1) by_load = metric_value(candidates[chosen], metric) < best;
+  if (near.size() > 1) by_load = *metric_value(candidates[chosen], metric) < best;
   return {chosen, metric, by_load};
 }
 

@@ -8,8 +8,9 @@
 //   auto          probe for prompts shorter than `auto_probe_below` tokens, likelihood otherwise (DESIGN.md:
 //                 likelihood agrees with the oracle far more often from ~32-64 tokens on; the probe wins on short
 //                 prompts)
-// Score-based policies pick the least-loaded node among near-ties (within the metric's tie margin of the best)
-// and fall back to least-loaded when no candidate returned a score (plain OpenAI backends, timeouts).
+// Score-based policies pick the least-loaded node among near-ties (within the metric's tie margin of the best).
+// When no candidate has the preferred metric they use the other one (a node may not be able to probe), and when
+// no candidate returned a score at all (plain OpenAI backends, timeouts) they fall back to least-loaded.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -26,9 +27,9 @@ const char* policy_name(Policy p);
 struct Candidate {
   std::string name;
   int64_t load = 0;  // requests active + queued (node-reported when scored, else the router's in-flight count)
-  bool scored = false;
-  double probe_mass = 0;
-  double prompt_logprob = 0;
+  bool scored = false;  // the node answered /v1/banyan/score (either metric may still be missing)
+  std::optional<double> probe_mass;      // null when the node cannot probe (no full router)
+  std::optional<double> prompt_logprob;
   int64_t prompt_tokens = 0;
 };
 
@@ -51,8 +52,8 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
 // The metric a score-based policy compares for a prompt of `prompt_tokens` tokens (nullopt for hash/least-loaded).
 std::optional<std::string> score_metric(Policy policy, int64_t prompt_tokens, const PlacementOptions& options);
 
-// Value of `metric` for a scored candidate.
-double metric_value(const Candidate& c, const std::string& metric);
+// Value of `metric` ("probe_mass" | "prompt_logprob") for a candidate; nullopt when it has none.
+std::optional<double> metric_value(const Candidate& c, const std::string& metric);
 
 uint64_t rendezvous_weight(const std::string& session, const std::string& node);
 

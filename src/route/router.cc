@@ -110,8 +110,9 @@ struct RouterServer::Impl {
       release_sessions_async(losers, session);
       std::string scores;
       for (const auto& c : cands)
-        scores += c.scored ? fmt::format(" {}:probe={:.4f},logprob={:.4f},load={}", c.name, c.probe_mass,
-                                         c.prompt_logprob, c.load)
+        scores += c.scored ? fmt::format(" {}:probe={},logprob={},load={}", c.name,
+                                         c.probe_mass ? fmt::format("{:.4f}", *c.probe_mass) : "n/a",
+                                         c.prompt_logprob ? fmt::format("{:.4f}", *c.prompt_logprob) : "n/a", c.load)
                            : fmt::format(" {}:unscored", c.name);
       spdlog::info("route: session {} -> {} ({} by {}{}; prompt {} tokens;{})", session, nodes[d.index].address.name,
                    policy_name(opt.policy), d.metric, d.tie_broken_by_load ? ", near-tie broken by load" : "",
@@ -134,14 +135,14 @@ struct RouterServer::Impl {
       if (nodes[i].address.name == pinned.address.name) cur = i;
     if (cur == nodes.size() || !cands[cur].scored) return std::nullopt;
     const Decision d = place(opt.policy, session, cands, opt.placement);
+    const auto best = metric_value(cands[d.index], d.metric), here = metric_value(cands[cur], d.metric);
     std::vector<NodeView> release;
     for (size_t i = 0; i < nodes.size(); ++i)
       if (i != d.index && i != cur && cands[i].scored) release.push_back(nodes[i]);
     std::optional<Target> moved;
-    if (d.index != cur && metric_value(cands[d.index], d.metric) - metric_value(cands[cur], d.metric) > opt.replace_margin) {
+    if (d.index != cur && best && here && *best - *here > opt.replace_margin) {
       spdlog::info("route: session {} re-placed {} -> {} ({} {:.4f} vs {:.4f}, margin {})", session,
-                   pinned.address.name, nodes[d.index].address.name, d.metric, metric_value(cands[d.index], d.metric),
-                   metric_value(cands[cur], d.metric), opt.replace_margin);
+                   pinned.address.name, nodes[d.index].address.name, d.metric, *best, *here, opt.replace_margin);
       release.push_back(pinned);
       sessions.pin(session, nodes[d.index].address.name, "replaced", Clock::now());
       metrics.count_replacement();

@@ -55,15 +55,19 @@ std::vector<Candidate> fetch_scores(const std::vector<NodeView>& nodes, const js
         return;
       }
       auto j = json::parse(res->body, nullptr, false);
-      if (!j.is_object() || !j.contains("probe_mass") || !j.contains("prompt_logprob") ||
-          !j["probe_mass"].is_number() || !j["prompt_logprob"].is_number()) {
-        spdlog::warn("route: score on {} answered without probe_mass/prompt_logprob", nodes[i].address.name);
+      auto number = [&j](const char* key) -> std::optional<double> {
+        if (j.contains(key) && j[key].is_number()) return j[key].get<double>();
+        return std::nullopt;
+      };
+      if (!j.is_object() || (!number("probe_mass") && !number("prompt_logprob"))) {
+        spdlog::warn("route: score on {} answered without probe_mass or prompt_logprob: {}", nodes[i].address.name,
+                     res->body.substr(0, 200));
         return;
       }
       Candidate& c = out[i];
       c.scored = true;
-      c.probe_mass = j["probe_mass"].get<double>();
-      c.prompt_logprob = j["prompt_logprob"].get<double>();
+      c.probe_mass = number("probe_mass");
+      c.prompt_logprob = number("prompt_logprob");
       c.prompt_tokens = j.value("prompt_tokens", int64_t(0));
       if (j.contains("load") && j["load"].is_object())
         c.load = j["load"].value("active", int64_t(0)) + j["load"].value("queued", int64_t(0));

@@ -90,6 +90,21 @@ TEST(Placement, UnscoredCandidatesLoseToScoredOnesAndAllUnscoredFallsBackToLoad)
   EXPECT_EQ(d.metric, "load");
 }
 
+TEST(Placement, NodesThatCannotProbeAreComparedByLikelihood) {
+  // Nodes answer probe_mass = null when they cannot compute the unmasked router (see node score endpoint).
+  std::vector<Candidate> c = {scored("a", 0, -2.0, 0), scored("b", 0, -1.0, 0)};
+  for (auto& x : c) x.probe_mass.reset();
+  auto d = place(Policy::Probe, "s", c);
+  EXPECT_EQ(c[d.index].name, "b");
+  EXPECT_EQ(d.metric, "prompt_logprob");
+  // A candidate lacking the metric in use is not compared on it.
+  std::vector<Candidate> mixed = {scored("a", 0.9, -2.0, 0), scored("b", 0.1, -1.0, 0)};
+  mixed[1].probe_mass.reset();
+  d = place(Policy::Probe, "s", mixed);
+  EXPECT_EQ(mixed[d.index].name, "a");
+  EXPECT_EQ(d.metric, "probe_mass");
+}
+
 TEST(Placement, LeastLoadedPicksFewestInFlight) {
   std::vector<Candidate> c = {unscored("a", 4), unscored("b", 0), unscored("c", 2)};
   EXPECT_EQ(place(Policy::LeastLoaded, "s", c).index, 1u);
