@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace banyan::route {
@@ -77,7 +78,8 @@ namespace {
 const char* kStyle = R"(
 body{font:14px system-ui,sans-serif;margin:20px;color:#222;background:#fafafa}
 h1{font-size:20px;margin:0 0 12px} h2{font-size:16px;margin:18px 0 8px}
-table.nodes{border-collapse:collapse;background:#fff} table.nodes td,table.nodes th{border:1px solid #ccc;padding:4px 10px;text-align:left}
+table.nodes{border-collapse:collapse;background:#fff} table.nodes td,table.nodes th{border:1px solid #ccc;padding:4px 10px;text-align:left;white-space:nowrap}
+.hm-domains{font-size:11px;color:#555;margin-bottom:4px}
 .up{color:#0a7a2f;font-weight:600} .down{color:#b3261e;font-weight:600}
 .hm-node{display:inline-block;vertical-align:top;margin:0 18px 14px 0;background:#fff;padding:6px;border:1px solid #ddd}
 .hm-title{font-weight:600;margin-bottom:4px}
@@ -87,12 +89,50 @@ td.hm-on{background:#2b6cb0} td.hm-rep{background:#dd6b20} td.hm-off{background:
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
 )";
 
+// The calibration domains of a cluster, most documents first ("de_man 38, ja_man 30").
+std::string cluster_domains(const Plan& plan, int cluster) {
+  for (const auto& c : plan.clusters) {
+    if (c.index != cluster) continue;
+    std::vector<std::pair<int64_t, std::string>> v;
+    for (const auto& [d, n] : c.domains) v.emplace_back(-n, d);
+    std::sort(v.begin(), v.end());
+    std::string out;
+    for (size_t i = 0; i < v.size() && i < 4; ++i) out += fmt::format("{}{} {}", i ? ", " : "", v[i].second, -v[i].first);
+    return out;
+  }
+  return "";
+}
+
+// How many nodes hold each expert of each layer: the overlap of the plan at a glance (white: none, dark: all).
+std::string coverage_map(const Plan& plan) {
+  const size_t nodes = std::max<size_t>(1, plan.nodes.size());
+  std::string o = "<div class=\"hm-node\" data-node=\"coverage\"><div class=\"hm-title\">nodes holding each expert"
+                  "</div><table class=\"hm coverage\">";
+  for (size_t li = 0; li < plan.moe_layers.size(); ++li) {
+    std::vector<int> count(size_t(plan.num_experts), 0);
+    for (const auto& n : plan.nodes)
+      if (li < n.experts.size())
+        for (int e : n.experts[li])
+          if (e >= 0 && e < int(count.size())) ++count[size_t(e)];
+    o += fmt::format("<tr><th>L{}</th>", plan.moe_layers[li]);
+    for (size_t e = 0; e < count.size(); ++e) {
+      const double a = double(count[e]) / double(nodes);
+      o += fmt::format("<td class=\"cov-cell\" style=\"background:rgba(26,71,42,{:.2f})\" title=\"layer {} expert {}: "
+                       "{} node(s)\"></td>",
+                       count[e] ? 0.15 + 0.85 * a : 0.0, plan.moe_layers[li], e, count[e]);
+    }
+    o += "</tr>";
+  }
+  return o + "</table></div>";
+}
+
 std::string heat_map(const Plan& plan) {
   std::string o = "<div class=\"heatmap\" id=\"heatmap\">";
   for (const auto& n : plan.nodes) {
     o += fmt::format("<div class=\"hm-node\" data-node=\"{}\"><div class=\"hm-title\">{} (cluster {})</div>"
-                     "<table class=\"hm\">",
-                     html_escape(n.name), html_escape(n.name), n.cluster);
+                     "<div class=\"hm-domains\">{}</div><table class=\"hm\">",
+                     html_escape(n.name), html_escape(n.name), n.cluster,
+                     html_escape(cluster_domains(plan, n.cluster)));
     for (size_t li = 0; li < n.experts.size(); ++li) {
       std::set<int> held(n.experts[li].begin(), n.experts[li].end());
       std::set<int> rep;
@@ -108,6 +148,7 @@ std::string heat_map(const Plan& plan) {
     }
     o += "</table></div>";
   }
+  o += coverage_map(plan);
   o += "</div>";
   return o;
 }
