@@ -1,0 +1,97 @@
+// `banyan eval quality`: protocol banyan-quality-v1 (../shared/eval/QUALITY.md) for one plan — full-model
+// perplexity, every placement policy's perplexity, agreement with the oracle and load per node. See
+// eval/quality_eval.h for what runs.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+
+#include "cli/eval_command.h"
+#include "core/error.h"
+#include "eval/quality_eval.h"
+#include "eval/quality_protocol.h"
+
+namespace banyan::cli {
+namespace {
+
+struct QualityArgs {
+  std::string model, plan, heldout, profiles, calib, scheme, json_out, random = "exp_mean_nll";
+  std::string placements = "random,probe,likelihood,oracle,auto";
+  int nodes = 0, top_k = 0, threads = 0, batch = 12;
+  int64_t experts_per_node = 0, replicate = 0, per_domain = quality::kHeldoutPerDomain;
+  uint64_t seed = 0;
+};
+
+RandomDefinition parse_random_definition(const std::string& s) {
+  if (s == "exp_mean_nll") return RandomDefinition::MeanNll;
+  if (s == "mean_node_ppl") return RandomDefinition::MeanNode;
+  fail("unknown --random '{}' (exp_mean_nll, mean_node_ppl)", s);
+}
+
+int run_quality(const QualityArgs& a) {
+  QualityEvalConfig c;
+  c.model = a.model;
+  c.heldout = a.heldout;
+  c.plan_path = a.plan;
+  BANYAN_CHECK(a.plan.empty() != (a.nodes == 0), "give either --plan or --nodes with --scheme");
+  if (a.nodes > 0) {
+    BANYAN_CHECK(!a.scheme.empty(), "--nodes needs --scheme (contiguous, clustered, budget)");
+    auto scheme = parse_scheme(a.scheme);
+    BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget)", a.scheme);
+    PlanOptions o;
+    o.nodes = a.nodes;
+    o.scheme = *scheme;
+    o.experts_per_node = a.experts_per_node;
+    o.replicate = a.replicate;
+    o.seed = a.seed;
+    c.plan_options = o;
+  }
+  BANYAN_CHECK(a.profiles.empty() || a.calib.empty(), "give --profiles or --calib, not both");
+  c.profiles = a.profiles;
+  c.calib = a.calib;
+  c.placements = parse_policy_list(a.placements);
+  if (a.top_k > 0) c.top_k = a.top_k;
+  c.per_domain = a.per_domain;
+  c.threads = a.threads;
+  c.batch_items = a.batch;
+  c.random_definition = parse_random_definition(a.random);
+  QualityEvalResult r = run_quality_eval(c);
+  fmt::print("{}", format_quality_table(r.report));
+  fmt::print("\ntime {:.1f} s (forward {:.1f} s, {:.0f} tokens/s)\n", r.report.timing["total_s"],
+             r.report.timing["forward_s"], r.report.timing["tokens_per_s"]);
+  if (!a.json_out.empty()) {
+    std::ofstream f(a.json_out);
+    BANYAN_CHECK(f, "cannot write {}", a.json_out);
+    f << quality_report_to_json(r.report).dump(1) << "\n";
+    BANYAN_CHECK(f.good(), "error writing {}", a.json_out);
+  }
+  return 0;
+}
+
+RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placements (protocol banyan-quality-v1)",
+                         [](CLI::App& sub) {
+                           auto a = std::make_shared<QualityArgs>();
+                           sub.add_option("--model", a->model, "Model directory (Hugging Face layout)")->required();
+                           sub.add_option("--plan", a->plan, "plan.json from `banyan plan`");
+                           sub.add_option("--nodes", a->nodes, "Make a plan for this many nodes (instead of --plan)");
+                           sub.add_option("--scheme", a->scheme, "contiguous | clustered | budget (with --nodes)");
+                           sub.add_option("--experts-per-node", a->experts_per_node, "Experts per node (budget)");
+                           sub.add_option("--replicate", a->replicate, "Hot experts per layer added to every node");
+                           sub.add_option("--seed", a->seed, "k-means seed (clustered/budget)");
+                           sub.add_option("--heldout", a->heldout, "Heldout corpus (.jsonl or .jsonl.xz)")->required();
+                           sub.add_option("--profiles", a->profiles, "Calibration profiles (`banyan calibrate`)");
+                           sub.add_option("--calib", a->calib, "Calibration corpus: calibrate here (50 per domain)");
+                           sub.add_option("--placement", a->placements,
+                                          "Comma-separated: random,probe,likelihood,oracle,auto");
+                           sub.add_option("--top-k", a->top_k, "Override experts per token (full model and nodes)");
+                           sub.add_option("--max-per-domain", a->per_domain, "Heldout sequences per domain");
+                           sub.add_option("--random", a->random,
+                                          "Random placement: exp_mean_nll (default) | mean_node_ppl");
+                           sub.add_option("--batch", a->batch, "(sequence, node) forwards per engine call");
+                           sub.add_option("--threads", a->threads, "Threads (default: all cores)");
+                           sub.add_option("--json", a->json_out, "Write the full report as JSON");
+                           return [a] { return run_quality(*a); };
+                         }}};
+
+}  // namespace
+}  // namespace banyan::cli

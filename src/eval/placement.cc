@@ -1,0 +1,165 @@
+#include "eval/placement.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "eval/quality_protocol.h"
+
+namespace banyan {
+
+void PlacementInputs::validate() const {
+  const NodeMatrix* ms[] = {&prompt_nll, &continuation_nll, &probe_mass};
+  const char* names[] = {"prompt_nll", "continuation_nll", "probe_mass"};
+  BANYAN_CHECK(continuation_nll.sequences >= 1 && continuation_nll.nodes >= 1,
+               "placement needs at least one sequence and one node (got {} × {})", continuation_nll.sequences,
+               continuation_nll.nodes);
+  for (int i = 0; i < 3; ++i) {
+    BANYAN_CHECK(ms[i]->sequences == continuation_nll.sequences && ms[i]->nodes == continuation_nll.nodes &&
+                     ms[i]->values.size() == size_t(ms[i]->sequences * ms[i]->nodes),
+                 "placement input {} is {} × {}, expected {} × {}", names[i], ms[i]->sequences, ms[i]->nodes,
+                 continuation_nll.sequences, continuation_nll.nodes);
+    for (size_t k = 0; k < ms[i]->values.size(); ++k)
+      BANYAN_CHECK(std::isfinite(ms[i]->values[k]), "placement input {} has a non-finite value at sequence {} node {}",
+                   names[i], int64_t(k) / ms[i]->nodes, int64_t(k) % ms[i]->nodes);
+  }
+}
+
+std::optional<Policy> parse_policy(std::string_view name) {
+  if (name == "random") return Policy::Random;
+  if (name == "probe") return Policy::Probe;
+  if (name == "likelihood" || name == "prompt_likelihood") return Policy::Likelihood;
+  if (name == "oracle") return Policy::Oracle;
+  if (name == "auto") return Policy::Auto;
+  return std::nullopt;
+}
+
+std::string_view policy_name(Policy p) {
+  switch (p) {
+    case Policy::Random: return "random";
+    case Policy::Probe: return "probe";
+    case Policy::Likelihood: return "likelihood";
+    case Policy::Oracle: return "oracle";
+    case Policy::Auto: return "auto";
+  }
+  return "?";
+}
+
+std::vector<Policy> parse_policy_list(std::string_view csv) {
+  std::vector<Policy> out;
+  size_t pos = 0;
+  while (pos <= csv.size()) {
+    size_t comma = csv.find(',', pos);
+    if (comma == std::string_view::npos) comma = csv.size();
+    std::string_view name = csv.substr(pos, comma - pos);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!name.empty()) {
+      auto p = parse_policy(name);
+      BANYAN_CHECK(p, "unknown placement '{}' (random, probe, likelihood, oracle, auto)", name);
+      if (std::find(out.begin(), out.end(), *p) == out.end()) out.push_back(*p);
+    }
+    pos = comma + 1;
+  }
+  BANYAN_CHECK(!out.empty(), "no placement named in '{}'", csv);
+  return out;
+}
+
+namespace {
+
+// Index of the best value of row s; `better(a, b)` is strict, so ties keep the lowest index.
+template <class Better>
+int best_node(const NodeMatrix& m, int64_t s, Better better) {
+  int best = 0;
+  for (int64_t n = 1; n < m.nodes; ++n)
+    if (better(m.at(s, n), m.at(s, best))) best = int(n);
+  return best;
+}
+
+}  // namespace
+
+std::vector<int> choose_nodes(Policy policy, const PlacementInputs& in) {
+  in.validate();
+  if (policy == Policy::Auto)
+    policy = in.prompt_tokens < quality::kAutoProbeBelowTokens ? Policy::Probe : Policy::Likelihood;
+  BANYAN_CHECK(policy != Policy::Random, "random placement has no single node per sequence");
+  const int64_t S = in.continuation_nll.sequences;
+  std::vector<int> out(size_t(S), 0);
+  auto less = [](double a, double b) { return a < b; };
+  auto greater = [](double a, double b) { return a > b; };
+  for (int64_t s = 0; s < S; ++s) {
+    switch (policy) {
+      case Policy::Probe: out[size_t(s)] = best_node(in.probe_mass, s, greater); break;
+      case Policy::Likelihood: out[size_t(s)] = best_node(in.prompt_nll, s, less); break;
+      case Policy::Oracle: out[size_t(s)] = best_node(in.continuation_nll, s, less); break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+double perplexity(const std::vector<double>& nll) {
+  BANYAN_CHECK(!nll.empty(), "perplexity of no sequences");
+  double sum = 0;
+  for (double v : nll) sum += v;
+  return std::exp(sum / double(nll.size()));
+}
+
+std::vector<double> ppl_if_all_sent_here(const NodeMatrix& m) {
+  std::vector<double> out(size_t(m.nodes));
+  for (int64_t n = 0; n < m.nodes; ++n) {
+    std::vector<double> col(static_cast<size_t>(m.sequences));
+    for (int64_t s = 0; s < m.sequences; ++s) col[size_t(s)] = m.at(s, n);
+    out[size_t(n)] = perplexity(col);
+  }
+  return out;
+}
+
+RandomScores score_random(const NodeMatrix& m) {
+  RandomScores r;
+  double sum = 0;
+  for (double v : m.values) sum += v;
+  r.ppl_mean_nll = std::exp(sum / double(m.values.size()));
+  auto per_node = ppl_if_all_sent_here(m);
+  for (double p : per_node) r.ppl_mean_node += p;
+  r.ppl_mean_node /= double(per_node.size());
+  return r;
+}
+
+std::string_view random_definition_name(RandomDefinition d) {
+  return d == RandomDefinition::MeanNll ? "exp_mean_nll" : "mean_node_ppl";
+}
+
+PlacementScore score_placement(Policy policy, const PlacementInputs& in, double full_ppl,
+                               RandomDefinition random_definition) {
+  in.validate();
+  BANYAN_CHECK(full_ppl > 0, "full-model perplexity must be positive, got {}", full_ppl);
+  const int64_t S = in.continuation_nll.sequences, N = in.continuation_nll.nodes;
+  PlacementScore r;
+  r.policy = policy;
+  r.node_load.assign(size_t(N), 0.0);
+  if (policy == Policy::Random) {
+    RandomScores rs = score_random(in.continuation_nll);
+    r.ppl = random_definition == RandomDefinition::MeanNll ? rs.ppl_mean_nll : rs.ppl_mean_node;
+    // Oracle agreement and load of a uniform random choice, in expectation.
+    r.agree_with_oracle = 1.0 / double(N);
+    std::fill(r.node_load.begin(), r.node_load.end(), double(S) / double(N));
+  } else {
+    r.choices = choose_nodes(policy, in);
+    const std::vector<int> oracle = choose_nodes(Policy::Oracle, in);
+    std::vector<double> nll(static_cast<size_t>(S));
+    int64_t agree = 0;
+    for (int64_t s = 0; s < S; ++s) {
+      const int n = r.choices[size_t(s)];
+      nll[size_t(s)] = in.continuation_nll.at(s, n);
+      r.node_load[size_t(n)] += 1;
+      agree += n == oracle[size_t(s)];
+    }
+    r.ppl = perplexity(nll);
+    r.agree_with_oracle = double(agree) / double(S);
+  }
+  r.ppl_ratio = r.ppl / full_ppl;
+  return r;
+}
+
+}  // namespace banyan

@@ -1,0 +1,18 @@
+// Constants of the quality protocol banyan-quality-v1 (../shared/eval/QUALITY.md), in one place so the harness,
+// the CLI defaults and the tests cannot drift apart.
+#pragma once
+#include <string_view>
+
+namespace banyan::quality {
+
+inline constexpr std::string_view kProtocolName = "banyan-quality-v1";
+inline constexpr int kSequenceTokens = 256;     // tokens per evaluated sequence (the first 256 of a document)
+inline constexpr int kPromptTokens = 64;        // prompt = [0, 64), continuation = [64, 256)
+inline constexpr int kHeldoutPerDomain = 40;    // at most this many heldout documents per domain
+inline constexpr int kCalibrationPerDomain = 50;
+inline constexpr int kTextCodePoints = 20000;   // documents are tokenized as text[:20000] (Python code points)
+// The `auto` placement uses the probe for prompts shorter than this and prompt likelihood otherwise: the lab
+// found the probe better at 16-token prompts and likelihood within 2 % of the oracle at 64+ tokens.
+inline constexpr int kAutoProbeBelowTokens = 32;
+
+}  // namespace banyan::quality

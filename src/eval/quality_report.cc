@@ -1,0 +1,143 @@
+#include "eval/quality_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace banyan {
+
+QualityReport build_quality_report(const std::vector<Document>& sequences, const QualityMeasurements& m,
+                                   const std::vector<Policy>& policies, RandomDefinition random_definition) {
+  const int64_t S = int64_t(sequences.size());
+  BANYAN_CHECK(S == int64_t(m.full.size()) && S == m.restricted.continuation_nll.sequences,
+               "report: {} sequences but {} full and {} restricted measurements", S, m.full.size(),
+               m.restricted.continuation_nll.sequences);
+  QualityReport r;
+  r.num_sequences = S;
+  r.nodes = m.restricted.continuation_nll.nodes;
+  r.prompt_tokens = m.restricted.prompt_tokens;
+  r.top_k = m.probe_top_k;
+  r.domain_counts = count_by_domain(sequences);
+
+  std::vector<double> full_nll(static_cast<size_t>(S));
+  std::map<std::string, std::vector<double>> by_domain;
+  for (int64_t s = 0; s < S; ++s) {
+    full_nll[size_t(s)] = m.full[size_t(s)].continuation;
+    by_domain[sequences[size_t(s)].domain].push_back(full_nll[size_t(s)]);
+    r.seq_domain.push_back(sequences[size_t(s)].domain);
+    r.seq_line.push_back(sequences[size_t(s)].line);
+  }
+  r.full_ppl = perplexity(full_nll);
+  for (const auto& [d, v] : by_domain) r.full_ppl_by_domain[d] = perplexity(v);
+  r.seq_full = m.full;
+  r.restricted = m.restricted;
+
+  r.random = score_random(m.restricted.continuation_nll);
+  r.random_definition = random_definition;
+  std::vector<Policy> todo = policies;
+  if (std::find(todo.begin(), todo.end(), Policy::Oracle) == todo.end()) todo.push_back(Policy::Oracle);
+  for (Policy p : todo) r.placements.push_back(score_placement(p, m.restricted, r.full_ppl, random_definition));
+
+  r.ppl_if_all_sent_here = ppl_if_all_sent_here(m.restricted.continuation_nll);
+  r.captured_mass.assign(size_t(r.nodes), 0.0);
+  for (int64_t n = 0; n < r.nodes; ++n) {
+    for (int64_t s = 0; s < S; ++s) r.captured_mass[size_t(n)] += m.restricted.probe_mass.at(s, n);
+    r.captured_mass[size_t(n)] /= double(S);
+  }
+  r.timing["forward_s"] = m.forward_seconds;
+  r.timing["scoring_s"] = m.scoring_seconds;
+  r.timing["tokens"] = double(m.tokens);
+  r.timing["forwards"] = double(m.forwards);
+  if (m.forward_seconds > 0) r.timing["tokens_per_s"] = double(m.tokens) / m.forward_seconds;
+  return r;
+}
+
+nlohmann::json quality_report_to_json(const QualityReport& r) {
+  using nlohmann::json;
+  json j;
+  j["protocol"] = r.protocol;
+  j["model"] = r.model;
+  j["heldout"] = r.heldout;
+  j["plan"] = {{"id", r.plan_id}, {"scheme", r.scheme}, {"nodes", r.nodes},
+               {"experts_per_node", r.experts_per_node}, {"replicate", r.replicate}};
+  j["plan_id"] = r.plan_id;
+  j["scheme"] = r.scheme;
+  j["top_k"] = r.top_k;
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["per_domain"] = r.per_domain;
+  j["num_sequences"] = r.num_sequences;
+  j["domain_counts"] = r.domain_counts;
+  j["full_ppl"] = r.full_ppl;
+  j["full_ppl_by_domain"] = r.full_ppl_by_domain;
+  j["random_definitions"] = {{"exp_mean_nll", r.random.ppl_mean_nll},
+                             {"mean_node_ppl", r.random.ppl_mean_node},
+                             {"reported", random_definition_name(r.random_definition)}};
+  json placements = json::object();
+  for (const auto& p : r.placements) {
+    json pj = {{"ppl", p.ppl}, {"ppl_ratio", p.ppl_ratio}, {"agree_with_oracle", p.agree_with_oracle},
+               {"node_load", p.node_load}};
+    if (p.policy == Policy::Random) pj["expected"] = true;  // load and agreement of a uniform choice
+    placements[std::string(policy_name(p.policy))] = pj;
+  }
+  j["placements"] = placements;
+  json nodes = json::array();
+  for (int64_t n = 0; n < r.nodes; ++n)
+    nodes.push_back({{"index", n},
+                     {"ppl_if_all_sent_here", r.ppl_if_all_sent_here[size_t(n)]},
+                     {"captured_mass", r.captured_mass[size_t(n)]}});
+  j["nodes"] = nodes;
+  json seqs = json::array();
+  for (int64_t s = 0; s < r.num_sequences; ++s) {
+    json sj = {{"domain", r.seq_domain[size_t(s)]},
+               {"line", r.seq_line[size_t(s)]},
+               {"full_prompt_nll", r.seq_full[size_t(s)].prompt},
+               {"full_continuation_nll", r.seq_full[size_t(s)].continuation}};
+    std::vector<double> pn, cn, pm;
+    for (int64_t n = 0; n < r.nodes; ++n) {
+      pn.push_back(r.restricted.prompt_nll.at(s, n));
+      cn.push_back(r.restricted.continuation_nll.at(s, n));
+      pm.push_back(r.restricted.probe_mass.at(s, n));
+    }
+    sj["prompt_nll"] = pn;
+    sj["continuation_nll"] = cn;
+    sj["probe_mass"] = pm;
+    seqs.push_back(sj);
+  }
+  j["sequences"] = seqs;
+  j["timing"] = r.timing;
+  return j;
+}
+
+std::string format_quality_table(const QualityReport& r) {
+  std::string s;
+  s += fmt::format("{} on {} ({} sequences:", r.protocol, r.heldout, r.num_sequences);
+  for (const auto& [d, c] : r.domain_counts) s += fmt::format(" {} {}", d, c);
+  s += ")\n";
+  s += fmt::format("plan {} scheme {} nodes {} experts/node {} replicate {} top-k {}\n", r.plan_id, r.scheme, r.nodes,
+                   r.experts_per_node, r.replicate, r.top_k);
+  s += fmt::format("full model ppl {:.3f} (", r.full_ppl);
+  bool first = true;
+  for (const auto& [d, p] : r.full_ppl_by_domain) {
+    s += fmt::format("{}{} {:.3f}", first ? "" : ", ", d, p);
+    first = false;
+  }
+  s += ")\n\n";
+  s += fmt::format("{:<11} {:>9} {:>7} {:>7}  {}\n", "placement", "ppl", "ratio", "oracle", "sequences per node");
+  for (const auto& p : r.placements) {
+    std::string load;
+    for (double l : p.node_load)
+      load += p.policy == Policy::Random ? fmt::format(" {:.1f}", l) : fmt::format(" {:.0f}", l);
+    s += fmt::format("{:<11} {:>9.3f} {:>7.3f} {:>6.1f}% {}\n", policy_name(p.policy), p.ppl, p.ppl_ratio,
+                     100.0 * p.agree_with_oracle, load);
+  }
+  s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n\n",
+                   random_definition_name(r.random_definition), r.random.ppl_mean_nll, r.random.ppl_mean_node);
+  s += fmt::format("{:<6} {:>22} {:>14}\n", "node", "ppl_if_all_sent_here", "captured_mass");
+  for (int64_t n = 0; n < r.nodes; ++n)
+    s += fmt::format("{:<6} {:>22.3f} {:>14.4f}\n", n, r.ppl_if_all_sent_here[size_t(n)], r.captured_mass[size_t(n)]);
+  return s;
+}
+
+}  // namespace banyan

@@ -1,0 +1,117 @@
+// Placement policies and their scores on synthetic per-(sequence, node) matrices, checked by hand.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "eval/placement.h"
+
+namespace banyan {
+namespace {
+
+// 3 sequences × 2 nodes.
+PlacementInputs example() {
+  PlacementInputs in;
+  in.prompt_tokens = 64;
+  in.prompt_nll = NodeMatrix(3, 2);
+  in.continuation_nll = NodeMatrix(3, 2);
+  in.probe_mass = NodeMatrix(3, 2);
+  // seq 0: node 0 better everywhere.
+  in.prompt_nll.at(0, 0) = 1.0, in.prompt_nll.at(0, 1) = 2.0;
+  in.continuation_nll.at(0, 0) = 1.0, in.continuation_nll.at(0, 1) = 3.0;
+  in.probe_mass.at(0, 0) = 0.7, in.probe_mass.at(0, 1) = 0.3;
+  // seq 1: prompt prefers node 1, continuation prefers node 0, probe prefers node 1.
+  in.prompt_nll.at(1, 0) = 2.0, in.prompt_nll.at(1, 1) = 1.5;
+  in.continuation_nll.at(1, 0) = 2.0, in.continuation_nll.at(1, 1) = 2.5;
+  in.probe_mass.at(1, 0) = 0.4, in.probe_mass.at(1, 1) = 0.6;
+  // seq 2: node 1 better; probe ties (lowest index wins).
+  in.prompt_nll.at(2, 0) = 3.0, in.prompt_nll.at(2, 1) = 1.0;
+  in.continuation_nll.at(2, 0) = 4.0, in.continuation_nll.at(2, 1) = 1.0;
+  in.probe_mass.at(2, 0) = 0.5, in.probe_mass.at(2, 1) = 0.5;
+  return in;
+}
+
+TEST(Placement, ChoicesPerPolicy) {
+  auto in = example();
+  EXPECT_EQ(choose_nodes(Policy::Oracle, in), (std::vector<int>{0, 0, 1}));
+  EXPECT_EQ(choose_nodes(Policy::Likelihood, in), (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(choose_nodes(Policy::Probe, in), (std::vector<int>{0, 1, 0}));
+  EXPECT_THROW(choose_nodes(Policy::Random, in), Error);
+}
+
+TEST(Placement, AutoUsesLikelihoodForLongPromptsAndProbeForShort) {
+  auto in = example();
+  EXPECT_EQ(choose_nodes(Policy::Auto, in), choose_nodes(Policy::Likelihood, in));  // 64-token prompts
+  in.prompt_tokens = 16;
+  EXPECT_EQ(choose_nodes(Policy::Auto, in), choose_nodes(Policy::Probe, in));
+}
+
+TEST(Placement, ScoresByHand) {
+  auto in = example();
+  const double full = std::exp(0.5);
+  PlacementScore oracle = score_placement(Policy::Oracle, in, full, RandomDefinition::MeanNll);
+  EXPECT_NEAR(oracle.ppl, std::exp((1.0 + 2.0 + 1.0) / 3), 1e-12);
+  EXPECT_NEAR(oracle.ppl_ratio, oracle.ppl / full, 1e-12);
+  EXPECT_DOUBLE_EQ(oracle.agree_with_oracle, 1.0);
+  EXPECT_EQ(oracle.node_load, (std::vector<double>{2, 1}));
+
+  PlacementScore probe = score_placement(Policy::Probe, in, full, RandomDefinition::MeanNll);
+  EXPECT_NEAR(probe.ppl, std::exp((1.0 + 2.5 + 4.0) / 3), 1e-12);
+  EXPECT_NEAR(probe.agree_with_oracle, 1.0 / 3, 1e-12);
+  EXPECT_EQ(probe.node_load, (std::vector<double>{2, 1}));
+
+  PlacementScore lik = score_placement(Policy::Likelihood, in, full, RandomDefinition::MeanNll);
+  EXPECT_NEAR(lik.ppl, std::exp((1.0 + 2.5 + 1.0) / 3), 1e-12);
+  EXPECT_NEAR(lik.agree_with_oracle, 2.0 / 3, 1e-12);
+  EXPECT_EQ(lik.node_load, (std::vector<double>{1, 2}));
+}
+
+TEST(Placement, OracleIsNeverWorseThanAnyPolicy) {
+  auto in = example();
+  const double oracle = score_placement(Policy::Oracle, in, 1.0, RandomDefinition::MeanNll).ppl;
+  for (Policy p : {Policy::Random, Policy::Probe, Policy::Likelihood, Policy::Auto})
+    for (RandomDefinition d : {RandomDefinition::MeanNll, RandomDefinition::MeanNode})
+      EXPECT_LE(oracle, score_placement(p, in, 1.0, d).ppl * (1 + 1e-12)) << policy_name(p);
+}
+
+TEST(Placement, RandomBothDefinitions) {
+  auto in = example();
+  RandomScores r = score_random(in.continuation_nll);
+  // exp(mean of all six) vs mean of the two columns' exp(mean).
+  EXPECT_NEAR(r.ppl_mean_nll, std::exp((1.0 + 3.0 + 2.0 + 2.5 + 4.0 + 1.0) / 6), 1e-12);
+  EXPECT_NEAR(r.ppl_mean_node, (std::exp(7.0 / 3) + std::exp(6.5 / 3)) / 2, 1e-12);
+  EXPECT_GE(r.ppl_mean_node, r.ppl_mean_nll);  // Jensen: the mean of exps is at least the exp of the mean
+  PlacementScore s = score_placement(Policy::Random, in, 2.0, RandomDefinition::MeanNode);
+  EXPECT_DOUBLE_EQ(s.ppl, r.ppl_mean_node);
+  EXPECT_DOUBLE_EQ(s.agree_with_oracle, 0.5);
+  EXPECT_EQ(s.node_load, (std::vector<double>{1.5, 1.5}));
+  EXPECT_TRUE(s.choices.empty());
+}
+
+TEST(Placement, PplIfAllSentHere) {
+  auto in = example();
+  auto p = ppl_if_all_sent_here(in.continuation_nll);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_NEAR(p[0], std::exp(7.0 / 3), 1e-12);
+  EXPECT_NEAR(p[1], std::exp(6.5 / 3), 1e-12);
+}
+
+TEST(Placement, ValidationRejectsMismatchedOrNonFinite) {
+  auto in = example();
+  in.probe_mass = NodeMatrix(3, 3);
+  EXPECT_THROW(choose_nodes(Policy::Oracle, in), Error);
+  in = example();
+  in.prompt_nll.at(1, 1) = NAN;
+  EXPECT_THROW(choose_nodes(Policy::Oracle, in), Error);
+}
+
+TEST(Placement, ParsePolicyList) {
+  EXPECT_EQ(parse_policy_list("random, probe,likelihood,probe"),
+            (std::vector<Policy>{Policy::Random, Policy::Probe, Policy::Likelihood}));
+  EXPECT_EQ(parse_policy_list("prompt_likelihood"), (std::vector<Policy>{Policy::Likelihood}));
+  EXPECT_THROW(parse_policy_list("random,nearest"), Error);
+  EXPECT_THROW(parse_policy_list(""), Error);
+}
+
+}  // namespace
+}  // namespace banyan
