@@ -104,6 +104,7 @@ Value SliceExpr::eval(Interpreter& interp) const {
     }
     return Value::string(std::move(out));
   }
+  // jinja2 compiles slices to a plain Python subscript (not its forgiving getitem), so this is a TypeError.
   fail("'{}' object is not subscriptable", obj.type_name());
 }
 

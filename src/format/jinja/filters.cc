@@ -167,6 +167,7 @@ std::optional<double> parse_python_float(std::string s) {
 Value f_float(Interpreter&, const Value& v, CallArgs& args) {
   Args a = bind_args(args, {"default"}, "float");
   const Value fallback = a[0] ? *a[0] : Value::number(0.0);
+  if (v.is_undefined()) fail_undefined(v);  // float(Undefined) raises in jinja2
   if (v.is_number()) return Value::number(v.as_double());
   if (v.is_string()) {
     if (auto d = parse_python_float(v.str())) return Value::number(*d);
@@ -178,6 +179,7 @@ Value f_int(Interpreter&, const Value& v, CallArgs& args) {
   Args a = bind_args(args, {"default", "base"}, "int");
   const Value fallback = a[0] ? *a[0] : Value::integer(0);
   const int base = a[1] ? static_cast<int>(a[1]->as_int()) : 10;
+  if (v.is_undefined()) fail_undefined(v);  // int(Undefined) raises in jinja2
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
   if (v.is_float()) {
     if (!std::isfinite(v.as_double())) return fallback;
@@ -202,7 +204,9 @@ Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
   Args a = bind_args(args, {"width", "first", "blank"}, "indent");
   std::string indention = "    ";
   if (a[0]) indention = a[0]->is_string() ? a[0]->str() : std::string(static_cast<size_t>(a[0]->as_int()), ' ');
-  TaggedString s = soft_str(v);
+  if (v.is_undefined()) fail_undefined(v);
+  if (!v.is_string()) fail("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name());
+  TaggedString s = v.tagged();
   s.append("\n");  // jinja2 appends a newline before splitlines()
   const auto lines = py_splitlines(s.text(), false);
   TaggedString out;

@@ -258,7 +258,10 @@ Value op_pow(const Value& a, const Value& b) {
     }
     return Value::integer(result);
   }
-  if (a.is_number() && b.is_number()) return Value::number(std::pow(a.as_double(), b.as_double()));
+  if (a.is_number() && b.is_number()) {
+    if (a.as_double() == 0.0 && b.as_double() < 0) fail("0.0 cannot be raised to a negative power");
+    return Value::number(std::pow(a.as_double(), b.as_double()));
+  }
   fail_operands("**", a, b);
 }
 

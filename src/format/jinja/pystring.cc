@@ -408,6 +408,8 @@ std::string py_format_spec(const Value& v, std::string_view spec_text) {
 std::string py_percent_format(std::string_view f, const Value& args) {
   std::vector<Value> positional;
   const bool mapping = args.is_dict();
+  // Python treats any non-tuple with __getitem__ (list, dict) as a possible mapping: unused, it is no error.
+  const bool lenient = mapping || args.is_undefined() || (args.is_list() && !args.is_tuple());
   if (args.is_tuple()) {
     positional = args.items();
   } else if (!mapping) {
@@ -486,7 +488,7 @@ std::string py_percent_format(std::string_view f, const Value& args) {
       default: fail("unsupported format character '{}'", type);
     }
   }
-  if (!mapping && next_arg < positional.size()) fail("not all arguments converted during string formatting");
+  if (!lenient && next_arg < positional.size()) fail("not all arguments converted during string formatting");
   return out;
 }
 

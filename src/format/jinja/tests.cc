@@ -23,6 +23,13 @@ int64_t need_int(const Value& v, const char* test) {
   return v.as_int();
 }
 
+// odd/even compute `value % 2` as jinja2 does, so floats work too.
+const Value& number(const Value& v, const char* test) {
+  if (v.is_undefined()) fail_undefined(v);
+  if (!v.is_number()) fail("test '{}' needs a number, not {}", test, v.type_name());
+  return v;
+}
+
 #define BANYAN_SIMPLE_TEST(fn, name, expr)                   \
   bool fn(Interpreter&, const Value& v, CallArgs& args) {    \
     no_args(args, name);                                     \
@@ -44,8 +51,8 @@ BANYAN_SIMPLE_TEST(t_mapping, "mapping", v.is_dict() && !v.dict_data().is_namesp
 BANYAN_SIMPLE_TEST(t_iterable, "iterable", v.is_string() || v.is_list() || v.is_dict() || v.is_undefined())
 BANYAN_SIMPLE_TEST(t_sequence, "sequence", v.is_string() || v.is_list() || v.is_dict() || v.is_undefined())
 BANYAN_SIMPLE_TEST(t_callable, "callable", v.is_function())
-BANYAN_SIMPLE_TEST(t_odd, "odd", need_int(v, "odd") % 2 != 0)
-BANYAN_SIMPLE_TEST(t_even, "even", need_int(v, "even") % 2 == 0)
+BANYAN_SIMPLE_TEST(t_odd, "odd", values_equal(op_mod(number(v, "odd"), Value::integer(2)), Value::integer(1)))
+BANYAN_SIMPLE_TEST(t_even, "even", values_equal(op_mod(number(v, "even"), Value::integer(2)), Value::integer(0)))
 BANYAN_SIMPLE_TEST(t_lower, "lower", to_str(v) == py_lower(to_str(v)) && py_upper(to_str(v)) != to_str(v))
 BANYAN_SIMPLE_TEST(t_upper, "upper", to_str(v) == py_upper(to_str(v)) && py_lower(to_str(v)) != to_str(v))
 BANYAN_SIMPLE_TEST(t_escaped, "escaped", (static_cast<void>(v), false))

@@ -27,6 +27,11 @@ std::string key_string(const Value& key) {
       return fmt::format("f{}", float_repr(d));
     }
     case Value::Kind::None: return "n";
+    case Value::Kind::Undefined: return "u";  // jinja2's Undefined is hashable (and equal to any Undefined)
+    case Value::Kind::Function: return fmt::format("F{}", static_cast<const void*>(&key.function_data()));
+    case Value::Kind::Dict:
+      if (key.dict_data().is_namespace) return fmt::format("N{}", static_cast<const void*>(&key.dict_data()));
+      break;
     case Value::Kind::List:
       if (key.is_tuple()) {
         std::string s = "t";

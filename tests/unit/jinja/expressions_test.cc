@@ -60,6 +60,7 @@ TEST(JinjaExpressions, Tests) {
             "True True True False True");
   EXPECT_EQ(render("{{ false is false }} {{ 0 is false }} {{ true is true }} {{ 'ab' is lower }} {{ 'AB' is upper }}"),
             "True False True True True");
+  EXPECT_EQ(render("{{ 2.5 is even }} {{ 3.0 is odd }} {{ 0.5 is odd }} {{ missing in {'a': 1} }}"), "False True False False");
   EXPECT_EQ(render("{{ x is not none }} {{ range is callable }} {{ 2 is in [1, 2] }} {{ 'a' is iterable }}",
                    R"({"x": null})"),
             "False True True True");
@@ -109,6 +110,9 @@ TEST(JinjaExpressions, UndefinedSemantics) {
 TEST(JinjaExpressions, RuntimeErrors) {
   EXPECT_THROW(render("{{ 'a' + 1 }}"), Error);
   EXPECT_THROW(render("{{ 1 / 0 }}"), Error);
+  EXPECT_THROW(render("{{ 0.0 ** -1 }}"), Error);
+  EXPECT_THROW(render("{{ missing | int }}"), Error);  // int(Undefined) raises in jinja2
+  EXPECT_THROW(render("{{ 3 | indent }}"), Error);    // indent needs a string
   EXPECT_THROW(render("{{ 1 < 'a' }}"), Error);
   EXPECT_THROW(render("{% for x in 5 %}{% endfor %}"), Error);
   EXPECT_THROW(render("{% set x = 1 %}{% set x.attr = 2 %}"), Error);
