@@ -25,7 +25,8 @@ int run_bench_tokenizer(const BenchTokenizerOptions& o) {
   TokenizerBenchResult r = bench_tokenizer(tokenizer, o.corpus, o.max_bytes);
   nlohmann::json out = {{"bench", "tokenizer"}, {"model", o.model},         {"corpus", o.corpus},
                         {"threads", 1},         {"documents", r.documents}, {"bytes", r.bytes},
-                        {"seconds", r.seconds}, {"mb_per_s", r.mb_per_s},   {"tokens", r.tokens}};
+                        {"seconds", r.seconds}, {"mb_per_s", r.mb_per_s},   {"tokens", r.tokens},
+                        {"cpu_seconds", r.cpu_seconds}, {"cpu_mb_per_s", r.cpu_mb_per_s}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

@@ -11,7 +11,10 @@ namespace {
 class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(NormalForm form) : form_(form) {}
-  void normalize(std::string& text) const override { text = normalize_unicode(text, form_); }
+  void normalize(std::string& text) const override {
+    if (form_ == NormalForm::NFC && is_nfc_inert(text)) return;  // common case, without copying
+    text = normalize_unicode(text, form_);
+  }
 
  private:
   NormalForm form_;

@@ -136,10 +136,44 @@ void append_lowercase(std::string& out, char32_t c) {
   append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
 }
 
+namespace {
+
+// Code points with NFC_Quick_Check=Yes, canonical combining class 0 that are never the second of a
+// composition pair: a string made only of them is already NFC. Everything below U+0300 qualifies; the
+// ranges above are common scripts of the corpora (no canonical decompositions, no combining marks,
+// no Hangul jamo, no kana voicing marks).
+bool nfc_inert(char32_t c) {
+  if (c < 0x300) return true;
+  return (c >= 0x4E00 && c <= 0x9FFF) ||   // CJK unified ideographs
+         (c >= 0xAC00 && c <= 0xD7A3) ||   // Hangul syllables (a following T jamo is not inert, so caught)
+         (c >= 0x3041 && c <= 0x3096) ||   // hiragana (voicing marks U+3099/309A excluded)
+         (c >= 0x30A1 && c <= 0x30FA) ||   // katakana
+         (c >= 0x3000 && c <= 0x3029) ||   // CJK symbols and punctuation (marks from U+302A excluded)
+         (c >= 0xFF01 && c <= 0xFF60) ||   // full-width forms (NFKC changes them, NFC does not)
+         (c >= 0x0410 && c <= 0x044F) ||   // basic Cyrillic letters
+         (c >= 0x2010 && c <= 0x2027) ||   // general punctuation (U+2000/2001 decompose, excluded)
+         (c >= 0x2030 && c <= 0x205E) ||
+         (c >= 0x1F300 && c <= 0x1FAFF);   // emoji
+}
+
+}  // namespace
+
+bool is_nfc_inert(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    if (!nfc_inert(next_code_point(s, i))) return false;
+  }
+  return true;
+}
+
 std::string normalize_unicode(std::string_view s, NormalForm form) {
   bool ascii = true;
   for (char ch : s) ascii &= static_cast<unsigned char>(ch) < 0x80;
   if (ascii) return std::string(s);  // every normal form leaves ASCII unchanged
+  if (form == NormalForm::NFC && is_nfc_inert(s)) return std::string(s);
   int options = UTF8PROC_STABLE;
   switch (form) {
     case NormalForm::NFC: options |= UTF8PROC_COMPOSE; break;

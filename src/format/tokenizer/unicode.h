@@ -30,5 +30,8 @@ void append_lowercase(std::string& out, char32_t c);
 
 enum class NormalForm { NFC, NFD, NFKC, NFKD };
 std::string normalize_unicode(std::string_view s, NormalForm form);
+// True when s is certainly already in NFC and stays so next to any other text (a fast path; false means
+// "run the real normalization", not "not NFC").
+bool is_nfc_inert(std::string_view s);
 
 }  // namespace banyan::tok
