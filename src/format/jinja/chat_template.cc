@@ -161,7 +161,7 @@ const jinja::Template& ChatTemplate::pick(std::string_view name, bool has_tools)
   fail("this model has several chat templates and none is named 'default'; pick one by name");
 }
 
-std::vector<ChatSegment> ChatTemplate::render_segments(const ojson& messages, bool add_generation_prompt,
+RenderedChat ChatTemplate::render_with_spans(const ojson& messages, bool add_generation_prompt,
                                                        const ojson& tools, const ojson& extra_kwargs,
                                                        std::string_view template_name) const {
   if (!messages.is_array()) fail("chat messages must be a JSON list");
@@ -188,13 +188,23 @@ std::vector<ChatSegment> ChatTemplate::render_segments(const ojson& messages, bo
   }
 
   const jinja::TaggedString rendered = tpl.render_tagged(vars);
+  RenderedChat out;
+  out.text = rendered.text();
+  for (const jinja::ByteSpan& span : rendered.content_spans()) out.content_spans.emplace_back(span.begin, span.end);
+  return out;
+}
+
+std::vector<ChatSegment> ChatTemplate::render_segments(const ojson& messages, bool add_generation_prompt,
+                                                       const ojson& tools, const ojson& extra_kwargs,
+                                                       std::string_view template_name) const {
+  const RenderedChat rendered = render_with_spans(messages, add_generation_prompt, tools, extra_kwargs, template_name);
   std::vector<ChatSegment> segments;
-  const std::string& text = rendered.text();
+  const std::string& text = rendered.text;
   size_t pos = 0;
-  for (const jinja::ByteSpan& span : rendered.content_spans()) {
-    if (span.begin > pos) segments.push_back({text.substr(pos, span.begin - pos), false});
-    segments.push_back({text.substr(span.begin, span.end - span.begin), true});
-    pos = span.end;
+  for (const auto& [begin, end] : rendered.content_spans) {
+    if (begin > pos) segments.push_back({text.substr(pos, begin - pos), false});
+    segments.push_back({text.substr(begin, end - begin), true});
+    pos = end;
   }
   if (pos < text.size()) segments.push_back({text.substr(pos), false});
   return segments;
@@ -202,11 +212,7 @@ std::vector<ChatSegment> ChatTemplate::render_segments(const ojson& messages, bo
 
 std::string ChatTemplate::render(const ojson& messages, bool add_generation_prompt, const ojson& tools,
                                  const ojson& extra_kwargs, std::string_view template_name) const {
-  std::string out;
-  for (const ChatSegment& s : render_segments(messages, add_generation_prompt, tools, extra_kwargs, template_name)) {
-    out += s.text;
-  }
-  return out;
+  return render_with_spans(messages, add_generation_prompt, tools, extra_kwargs, template_name).text;
 }
 
 }  // namespace banyan

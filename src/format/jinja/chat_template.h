@@ -26,6 +26,14 @@ struct ChatSegment {
   bool from_content = false;  // came from message content: tokenize without special-token matching
 };
 
+// The rendered prompt with the byte ranges [begin, end) that came from message content. Tokenizing `text` as one
+// string while matching special tokens only outside these ranges reproduces transformers' ids exactly whenever the
+// content holds no special-token text (tokenizing segments separately can change merges at segment boundaries).
+struct RenderedChat {
+  std::string text;
+  std::vector<std::pair<size_t, size_t>> content_spans;  // sorted, disjoint
+};
+
 class ChatTemplate {
  public:
   // Reads DIR/tokenizer_config.json (or the given file). `chat_template` may be a string or a list of
@@ -51,6 +59,11 @@ class ChatTemplate {
                                            const nlohmann::ordered_json& tools = nullptr,
                                            const nlohmann::ordered_json& extra_kwargs = nullptr,
                                            std::string_view template_name = {}) const;
+
+  RenderedChat render_with_spans(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                 const nlohmann::ordered_json& tools = nullptr,
+                                 const nlohmann::ordered_json& extra_kwargs = nullptr,
+                                 std::string_view template_name = {}) const;
 
   std::vector<std::string> template_names() const;
   const std::map<std::string, std::string>& special_tokens() const { return special_tokens_; }

@@ -85,6 +85,16 @@ TEST(ChatTemplate, ContentSegmentsMarkUserText) {
   EXPECT_FALSE(segments[2].from_content);
 }
 
+TEST(ChatTemplate, RenderWithSpansLocatesContent) {
+  ChatTemplate tpl(kChatML, {});
+  const ojson messages = ojson::parse(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "<s>"}])");
+  const RenderedChat r = tpl.render_with_spans(messages, false);
+  EXPECT_EQ(r.text, tpl.render(messages, false));
+  ASSERT_EQ(r.content_spans.size(), 2u);
+  EXPECT_EQ(r.text.substr(r.content_spans[0].first, r.content_spans[0].second - r.content_spans[0].first), "S");
+  EXPECT_EQ(r.text.substr(r.content_spans[1].first, r.content_spans[1].second - r.content_spans[1].first), "<s>");
+}
+
 TEST(ChatTemplate, ContentTagsSurviveStringOperations) {
   // Slicing/stripping/splitting keep exact ranges; macros and set blocks pass tags through.
   ChatTemplate tpl(
