@@ -33,12 +33,15 @@ FakeNode::FakeNode(FakeNodeOptions o, int port) : opt(std::move(o)) {
     });
     srv_.Post("/v1/banyan/score", [this](const httplib::Request& req, httplib::Response& res) {
       ++scores;
+      double probe = 0, logprob = 0;
       {
         std::lock_guard lock(mu);
         score_bodies.push_back(json::parse(req.body));
+        probe = opt.probe_mass;
+        logprob = opt.prompt_logprob;
       }
-      res.set_content(json{{"probe_mass", opt.probe_mass},
-                           {"prompt_logprob", opt.prompt_logprob},
+      res.set_content(json{{"probe_mass", probe},
+                           {"prompt_logprob", logprob},
                            {"prompt_tokens", opt.prompt_tokens},
                            {"node", opt.name},
                            {"load", {{"active", opt.active}, {"queued", 0}}}}
@@ -112,6 +115,12 @@ FakeNode::FakeNode(FakeNodeOptions o, int port) : opt(std::move(o)) {
   }
   thread_ = std::thread([this] { srv_.listen_after_bind(); });
   while (!srv_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void FakeNode::set_scores(double probe_mass, double prompt_logprob) {
+  std::lock_guard lock(mu);
+  opt.probe_mass = probe_mass;
+  opt.prompt_logprob = prompt_logprob;
 }
 
 void FakeNode::stop() {

@@ -35,6 +35,8 @@ class FakeNode {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   // The SSE bytes a streaming request is answered with (all chunks + [DONE]).
   std::string stream_bytes() const;
+  // Changes the scores answered from now on (thread-safe).
+  void set_scores(double probe_mass, double prompt_logprob);
 
   FakeNodeOptions opt;
   std::atomic<int> chats{0}, scores{0}, releases{0}, cancelled{0}, finished_streams{0};

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -21,7 +22,8 @@ using namespace std::chrono_literals;
 
 class RouterHarness {
  public:
-  RouterHarness(const std::vector<FakeNode*>& nodes, Policy policy, std::string api_key = "") {
+  RouterHarness(const std::vector<FakeNode*>& nodes, Policy policy, std::string api_key = "",
+                std::function<void(RouterOptions&)> tweak = nullptr) {
     RouterOptions o;
     o.port = 0;
     o.policy = policy;
@@ -32,6 +34,7 @@ class RouterHarness {
     o.upstream.read = 5000ms;
     o.threads = 32;
     for (auto* n : nodes) o.nodes.push_back({n->opt.name, n->url(), ""});
+    if (tweak) tweak(o);
     server_ = std::make_unique<RouterServer>(o);
     server_->bind();
     port_ = server_->bound_port();
@@ -279,6 +282,75 @@ TEST(Router, ClientDisconnectMidStreamCancelsTheNodesGeneration) {
   c.send(req, res, err);
   EXPECT_TRUE(RouterHarness::wait_for([&] { return a.cancelled == 1; }, 3s));
   EXPECT_EQ(a.finished_streams.load(), 0);
+}
+
+TEST(Router, ReplacesASessionAtATurnBoundaryOnlyWhenAnotherNodeIsBetterByTheMargin) {
+  FakeNode a({.name = "a", .probe_mass = 0.6}), b({.name = "b", .probe_mass = 0.4});
+  RouterHarness h({&a, &b}, Policy::Probe, "", [](RouterOptions& o) { o.replace_margin = 0.1; });
+  auto turn = [&](int n) {
+    auto r = h.client().Post("/v1/chat/completions", chat_body("r1", n, false).dump(), "application/json");
+    EXPECT_TRUE(r);
+    return std::pair{r->get_header_value("X-Banyan-Node"), r->get_header_value("X-Banyan-Placement")};
+  };
+  EXPECT_EQ(turn(1), (std::pair<std::string, std::string>{"a", "placed"}));
+  b.set_scores(0.65, -2.0);  // better, but within the margin: stay
+  EXPECT_EQ(turn(2), (std::pair<std::string, std::string>{"a", "pinned"}));
+  b.set_scores(0.75, -2.0);  // better by 0.15 > 0.1: move, re-prefilling the history there
+  EXPECT_EQ(turn(3), (std::pair<std::string, std::string>{"b", "replaced"}));
+  EXPECT_EQ(turn(4), (std::pair<std::string, std::string>{"b", "pinned"}));
+  // The node it left is told to drop what it kept for the session.
+  EXPECT_TRUE(RouterHarness::wait_for([&] {
+    std::lock_guard lock(a.mu);
+    for (const auto& r : a.release_bodies)
+      if (r["session"] == "r1") return true;
+    return false;
+  }, 3s));
+  auto m = h.client().Get("/metrics");
+  EXPECT_NE(m->body.find("banyan_route_replacements_total 1"), std::string::npos);
+}
+
+TEST(Router, ExpiredSessionsAreReleasedOnTheirNodeAndPlacedAfresh) {
+  FakeNode a({.name = "a", .probe_mass = 0.9}), b({.name = "b", .probe_mass = 0.1});
+  RouterHarness h({&a, &b}, Policy::Probe, "", [](RouterOptions& o) { o.session_ttl = std::chrono::seconds(1); });
+  auto r1 = h.client().Post("/v1/chat/completions", chat_body("t1", 1, false).dump(), "application/json");
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->get_header_value("X-Banyan-Placement"), "placed");
+  const int releases_before = a.releases.load();
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return a.releases > releases_before; }, 4s));
+  EXPECT_EQ(h.status()["router"]["sessions"], 0);
+  auto r2 = h.client().Post("/v1/chat/completions", chat_body("t1", 2, false).dump(), "application/json");
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->get_header_value("X-Banyan-Placement"), "placed");
+}
+
+TEST(Router, CompletionsStreamThroughAndKeyOnThePrompt) {
+  FakeNode a({.name = "a", .probe_mass = 0.9, .chunks = 3}), b({.name = "b", .probe_mass = 0.1});
+  RouterHarness h({&a, &b}, Policy::Auto);
+  json body{{"prompt", "Once upon a time"}, {"stream", true}, {"max_tokens", 3}};
+  auto c = h.client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  std::string got, session;
+  req.response_handler = [&](const httplib::Response& res) {
+    session = res.get_header_value("X-Banyan-Session");
+    return true;
+  };
+  req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+    got.append(d, n);
+    return true;
+  };
+  httplib::Response res;
+  httplib::Error err;
+  ASSERT_TRUE(c.send(req, res, err));
+  EXPECT_EQ(got, a.stream_bytes());
+  EXPECT_TRUE(session.starts_with("h-"));
+  std::lock_guard lock(a.mu);
+  ASSERT_EQ(a.score_bodies.size(), 1u);
+  EXPECT_EQ(a.score_bodies[0]["prompt"], "Once upon a time");
+  EXPECT_EQ(a.raw_chat_bodies[0], body.dump());  // no model field: forwarded byte for byte
 }
 
 TEST(Router, ApiKeyModelsHealthAndErrors) {
