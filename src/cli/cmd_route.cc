@@ -14,7 +14,8 @@ struct RouteArgs {
   route::RouterOptions o;
   std::string cluster, placement = "auto";
   std::vector<std::string> node_urls;
-  int session_ttl_s = 1800, score_timeout_ms = 3000, health_interval_ms = 500, upstream_timeout_s = 15;
+  int session_ttl_s = 1800, score_timeout_ms = 3000, health_interval_ms = 400, health_timeout_ms = 800,
+      upstream_timeout_s = 15;
 };
 
 // --node URL or --node NAME=URL; unnamed nodes are called node-<i> in the order given.
@@ -48,6 +49,7 @@ int run_route(RouteArgs a) {
   a.o.session_ttl = std::chrono::seconds(a.session_ttl_s);
   a.o.score_timeout = std::chrono::milliseconds(a.score_timeout_ms);
   a.o.health_interval = std::chrono::milliseconds(a.health_interval_ms);
+  a.o.health_timeout = std::chrono::milliseconds(a.health_timeout_ms);
   a.o.upstream.read = std::chrono::seconds(a.upstream_timeout_s);
 
   std::signal(SIGPIPE, SIG_IGN);
@@ -97,7 +99,10 @@ RegisterCommand reg{{"route", "front-door router: place sessions on nodes, pin, 
                                       "auto: probe for prompts shorter than N tokens, likelihood otherwise")
                            ->default_val(32);
                        sub.add_option("--health-interval-ms", a->health_interval_ms, "health-check period")
-                           ->default_val(500)->check(CLI::Range(50, 60000));
+                           ->default_val(400)->check(CLI::Range(50, 60000));
+                       sub.add_option("--health-timeout-ms", a->health_timeout_ms,
+                                      "a node not answering /health within this is down (its streams end)")
+                           ->default_val(800)->check(CLI::Range(50, 60000));
                        sub.add_option("--upstream-timeout", a->upstream_timeout_s,
                                       "seconds of silence from a streaming node before its stream is failed")
                            ->default_val(15)->check(CLI::Range(1, 3600));

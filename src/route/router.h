@@ -24,8 +24,9 @@ struct RouterOptions {
   std::chrono::seconds session_ttl{1800};
   double replace_margin = 0;      // > 0: re-place at a turn boundary when another node scores this much better
   std::chrono::milliseconds score_timeout{3000};
-  std::chrono::milliseconds health_interval{500};
-  std::chrono::milliseconds health_timeout{1000};
+  // A frozen node is noticed within interval + timeout (its streams then end with an error event): < 2 s.
+  std::chrono::milliseconds health_interval{400};
+  std::chrono::milliseconds health_timeout{800};
   UpstreamTimeouts upstream;      // streaming: read timeout is the longest node silence tolerated
   std::chrono::milliseconds blocking_read_timeout{600000};  // non-streaming answers (nothing arrives until done)
   std::string model_name = "banyan";  // the cluster's model id in /v1/models
