@@ -96,6 +96,7 @@ std::optional<Scheme> parse_scheme(std::string_view n) {
   if (n == "contiguous") return Scheme::Contiguous;
   if (n == "clustered") return Scheme::Clustered;
   if (n == "budget") return Scheme::Budget;
+  if (n == "auto") return Scheme::Auto;
   return std::nullopt;
 }
 
@@ -104,6 +105,7 @@ std::string_view scheme_name(Scheme s) {
     case Scheme::Contiguous: return "contiguous";
     case Scheme::Clustered: return "clustered";
     case Scheme::Budget: return "budget";
+    case Scheme::Auto: return "auto";
   }
   return "?";
 }
@@ -126,8 +128,39 @@ std::string_view criterion_name(Criterion c) {
   return "?";
 }
 
-Plan make_plan(const PlanModel& model, const PlanOptions& o, const Profiles* profiles,
+PlanOptions resolve_auto(const PlanOptions& options, int64_t num_experts, const Profiles* profiles) {
+  if (options.scheme != Scheme::Auto) return options;
+  BANYAN_CHECK(profiles, "plan: scheme auto needs --profiles (calibration)");
+  BANYAN_CHECK(options.nodes >= 1, "plan: --nodes must be at least 1, got {}", options.nodes);
+  PlanOptions o = options;
+  const int64_t disjoint_share = num_experts / o.nodes;
+  // Overlapping budgets keep each cluster's own top experts; at or below the disjoint share, a disjoint split
+  // by preference uses every expert somewhere.
+  if (o.experts_per_node > disjoint_share) {
+    o.scheme = Scheme::Budget;
+  } else {
+    BANYAN_CHECK(o.experts_per_node == 0 || o.experts_per_node == disjoint_share,
+                 "plan: auto with --experts-per-node {} below E/N = {} is not supported (a disjoint split gives "
+                 "each node E/N)",
+                 o.experts_per_node, disjoint_share);
+    o.scheme = Scheme::Clustered;
+    o.experts_per_node = 0;
+  }
+  // Saliency (router weight x output norm) ranks experts by what they contribute, not only by how often they
+  // are picked; it won at every overlapping budget measured (see the header).
+  if (!profiles->out_norm.empty())
+    o.criterion = Criterion::OutNorm;
+  else if (!profiles->topk_mass.empty())
+    o.criterion = Criterion::TopkMass;
+  else
+    o.criterion = Criterion::Probs;
+  o.balance = true;
+  return o;
+}
+
+Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profiles* profiles,
                const std::string& profiles_path) {
+  const PlanOptions o = resolve_auto(requested, model.num_experts, profiles);
   const int64_t E = model.num_experts, N = o.nodes, L = int64_t(model.moe_layers.size());
   BANYAN_CHECK(N >= 1, "plan: --nodes must be at least 1, got {}", N);
   BANYAN_CHECK(E >= 1 && L >= 1, "plan: model has no routed experts ({} experts, {} MoE layers)", E, L);

@@ -207,3 +207,82 @@ TEST(Planner, FullNodeCapturesEverything) {
   EXPECT_NEAR(plan.nodes[0].quality->on_cluster, 1.0, 1e-9);
   EXPECT_EQ(plan.nodes[0].quality->documents, 10);
 }
+
+// `auto` resolves by budget: overlapping K > E/N -> budget, K = 0 or E/N -> disjoint clustered; always balanced;
+// the best criterion the profiles carry (here topk_mass: the synthetic profiles have no out_norm).
+TEST(Planner, AutoResolvesSchemeAndCriterion) {
+  Profiles p = make_grouped_profiles(2, 12, 2, 16, 7);
+  PlanOptions o;
+  o.nodes = 2;
+  o.scheme = Scheme::Auto;
+  o.experts_per_node = 10;
+  PlanOptions r = resolve_auto(o, 16, &p);
+  EXPECT_EQ(r.scheme, Scheme::Budget);
+  EXPECT_EQ(r.experts_per_node, 10);
+  EXPECT_EQ(r.criterion, Criterion::TopkMass);
+  EXPECT_TRUE(r.balance);
+  for (int64_t k : {0, 8}) {
+    o.experts_per_node = k;
+    r = resolve_auto(o, 16, &p);
+    EXPECT_EQ(r.scheme, Scheme::Clustered) << k;
+    EXPECT_EQ(r.experts_per_node, 0) << k;
+  }
+  o.experts_per_node = 5;  // below E/N: a disjoint split cannot express it
+  EXPECT_THROW(resolve_auto(o, 16, &p), Error);
+  o.experts_per_node = 10;
+  EXPECT_THROW(resolve_auto(o, 16, nullptr), Error);
+  PlanOptions explicit_options = o;
+  explicit_options.scheme = Scheme::Budget;
+  EXPECT_EQ(resolve_auto(explicit_options, 16, &p).criterion, Criterion::Probs);  // non-auto passes through
+  EXPECT_EQ(parse_scheme("auto"), Scheme::Auto);
+}
+
+// With out_norm in the profiles, auto ranks experts by it: a plan whose out_norm favours other experts than
+// the router probabilities keeps the out_norm favourites, and equals the explicit budget/out_norm/balanced plan.
+TEST(Planner, AutoPlanUsesOutNormWhenPresent) {
+  Profiles base = make_grouped_profiles(2, 12, 2, 16, 9);
+  Profiles p;
+  p.resize(base.docs, base.layers, base.experts, /*with_topk_mass=*/true, /*with_out_norm=*/true);
+  p.probs = base.probs;
+  p.counts = base.counts;
+  p.topk_mass = base.topk_mass;
+  p.domains = base.domains;
+  p.tokens = base.tokens;
+  p.source_hash = base.source_hash;
+  p.corpus = base.corpus;
+  p.per_domain = base.per_domain;
+  p.seq_tokens = base.seq_tokens;
+  p.top_k = base.top_k;
+  p.moe_layers = base.moe_layers;
+  // Saliency: group g's documents have large outputs on experts e with e / 8 == g (ids 0-7 vs 8-15), unlike
+  // their probabilities (e % 2 == g).
+  for (int64_t d = 0; d < p.docs; ++d) {
+    int g = p.domains[d] == "group0" ? 0 : 1;
+    for (int64_t l = 0; l < p.layers; ++l)
+      for (int64_t e = 0; e < p.experts; ++e) p.out_norm[p.offset(d, l) + e] = (e / 8 == g) ? 1.0f + 0.01f * e : 0.1f;
+  }
+  PlanOptions o;
+  o.nodes = 2;
+  o.scheme = Scheme::Auto;
+  o.experts_per_node = 9;
+  Plan plan = make_plan(model(16, 2), o, &p);
+  EXPECT_EQ(plan.scheme, "budget");
+  EXPECT_EQ(plan.criterion, "out_norm");
+  EXPECT_TRUE(plan.balanced_clusters);
+  for (int g = 0; g < 2; ++g) {
+    int group = node_group(plan, p, g);
+    ASSERT_GE(group, 0);
+    for (int l = 0; l < 2; ++l) {
+      int own = 0;
+      for (int e : plan.nodes[g].experts[l]) own += (e / 8 == group);
+      EXPECT_EQ(own, 8) << "node " << g << " layer " << l;  // all 8 salient experts, plus one more
+    }
+  }
+  PlanOptions explicit_options = o;
+  explicit_options.scheme = Scheme::Budget;
+  explicit_options.criterion = Criterion::OutNorm;
+  explicit_options.balance = true;
+  Plan same = make_plan(model(16, 2), explicit_options, &p);
+  for (int g = 0; g < 2; ++g) EXPECT_EQ(plan.nodes[g].experts, same.nodes[g].experts);
+  EXPECT_EQ(plan.id, same.id);
+}
