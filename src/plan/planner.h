@@ -18,8 +18,8 @@
 // near 1/N instead of one node taking most sessions (QUALITY.md: 44 % on one node at 8 nodes).
 // The selection criterion is the profiles' mean router probability by default (each (doc, layer) row
 // normalised to sum 1, so every document weighs the same); counts / topk_mass / out_norm may be chosen instead.
-// auto        resolves to a concrete scheme (resolve_auto): budget when K > E/N (overlapping nodes), else
-//              clustered (disjoint E/N); criterion out_norm (router weight x expert output norm, REAP-like) when
+// auto        resolves to a concrete scheme (resolve_auto): budget when K is given, else clustered (disjoint
+//              E/N); criterion out_norm (router weight x expert output norm, REAP-like) when
 //              the profiles carry it, else topk_mass, else probs; balanced clusters. Measured on tiny-qwen3moe
 //              heldout-dev (plans from corpus-train, likelihood placement): 4 nodes x 64 experts 8.66 -> 7.41
 //              (oracle 7.51 -> 6.79); 4 disjoint quarters 35.4 -> 33.8. The user's criterion/balance are ignored,
@@ -65,9 +65,9 @@ struct PlanModel {
   int64_t top_k = 0;
 };
 
-// The concrete options `auto` stands for, given the model's expert count and the profiles (required).
+// The concrete options `auto` stands for, given the profiles (required).
 // Options whose scheme is not Auto are returned unchanged.
-PlanOptions resolve_auto(const PlanOptions& options, int64_t num_experts, const Profiles* profiles);
+PlanOptions resolve_auto(const PlanOptions& options, const Profiles* profiles);
 
 // Builds a validated plan (Auto is resolved first). `profiles` may be null for contiguous without replicas; when given it must come from
 // the same model (source hash) and shape. `profiles_path` is recorded in the plan's calibration summary.

@@ -208,7 +208,7 @@ TEST(Planner, FullNodeCapturesEverything) {
   EXPECT_EQ(plan.nodes[0].quality->documents, 10);
 }
 
-// `auto` resolves by budget: overlapping K > E/N -> budget, K = 0 or E/N -> disjoint clustered; always balanced;
+// `auto` resolves by budget: any K -> budget (overlap allowed), no K -> disjoint clustered; always balanced;
 // the best criterion the profiles carry (here topk_mass: the synthetic profiles have no out_norm).
 TEST(Planner, AutoResolvesSchemeAndCriterion) {
   Profiles p = make_grouped_profiles(2, 12, 2, 16, 7);
@@ -216,24 +216,23 @@ TEST(Planner, AutoResolvesSchemeAndCriterion) {
   o.nodes = 2;
   o.scheme = Scheme::Auto;
   o.experts_per_node = 10;
-  PlanOptions r = resolve_auto(o, 16, &p);
+  PlanOptions r = resolve_auto(o, &p);
   EXPECT_EQ(r.scheme, Scheme::Budget);
   EXPECT_EQ(r.experts_per_node, 10);
   EXPECT_EQ(r.criterion, Criterion::TopkMass);
   EXPECT_TRUE(r.balance);
-  for (int64_t k : {0, 8}) {
-    o.experts_per_node = k;
-    r = resolve_auto(o, 16, &p);
-    EXPECT_EQ(r.scheme, Scheme::Clustered) << k;
-    EXPECT_EQ(r.experts_per_node, 0) << k;
-  }
-  o.experts_per_node = 5;  // below E/N: a disjoint split cannot express it
-  EXPECT_THROW(resolve_auto(o, 16, &p), Error);
+  o.experts_per_node = 8;  // K = E/N: still budget
+  EXPECT_EQ(resolve_auto(o, &p).scheme, Scheme::Budget);
+  o.experts_per_node = 0;
+  r = resolve_auto(o, &p);
+  EXPECT_EQ(r.scheme, Scheme::Clustered);
+  EXPECT_EQ(r.criterion, Criterion::TopkMass);
+  EXPECT_TRUE(r.balance);
   o.experts_per_node = 10;
-  EXPECT_THROW(resolve_auto(o, 16, nullptr), Error);
+  EXPECT_THROW(resolve_auto(o, nullptr), Error);
   PlanOptions explicit_options = o;
   explicit_options.scheme = Scheme::Budget;
-  EXPECT_EQ(resolve_auto(explicit_options, 16, &p).criterion, Criterion::Probs);  // non-auto passes through
+  EXPECT_EQ(resolve_auto(explicit_options, &p).criterion, Criterion::Probs);  // non-auto passes through
   EXPECT_EQ(parse_scheme("auto"), Scheme::Auto);
 }
 
