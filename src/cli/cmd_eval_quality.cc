@@ -15,11 +15,12 @@ namespace banyan::cli {
 namespace {
 
 struct QualityArgs {
-  std::string model, plan, heldout, profiles, calib, scheme, json_out, random = "exp_mean_nll";
+  std::string model, plan, heldout, profiles, calib, scheme, json_out, random = "exp_mean_nll", probe = "local_topk";
   std::string placements = "random,probe,likelihood,oracle,auto";
   int nodes = 0, top_k = 0, threads = 0, batch = 12;
   int64_t experts_per_node = 0, replicate = 0, per_domain = quality::kHeldoutPerDomain;
   uint64_t seed = 0;
+  bool lab_replicas = false;
 };
 
 RandomDefinition parse_random_definition(const std::string& s) {
@@ -55,6 +56,10 @@ int run_quality(const QualityArgs& a) {
   c.threads = a.threads;
   c.batch_items = a.batch;
   c.random_definition = parse_random_definition(a.random);
+  c.lab_replicas = a.lab_replicas;
+  auto probe = parse_probe_definition(a.probe);
+  BANYAN_CHECK(probe, "unknown --probe '{}' (topk_mass, topk_share, local_topk, router_mass)", a.probe);
+  c.probe_definition = *probe;
   QualityEvalResult r = run_quality_eval(c);
   fmt::print("{}", format_quality_table(r.report));
   fmt::print("\ntime {:.1f} s (forward {:.1f} s, {:.0f} tokens/s)\n", r.report.timing["total_s"],
@@ -87,6 +92,10 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                            sub.add_option("--max-per-domain", a->per_domain, "Heldout sequences per domain");
                            sub.add_option("--random", a->random,
                                           "Random placement: exp_mean_nll (default) | mean_node_ppl");
+                           sub.add_option("--probe", a->probe,
+                                          "Probe score: local_topk (default, reproduces the lab) | topk_mass | topk_share | router_mass");
+                           sub.add_flag("--lab-replicas", a->lab_replicas,
+                                        "Contiguous + replicas as QUALITY.md: range ∪ hot experts, no fill");
                            sub.add_option("--batch", a->batch, "(sequence, node) forwards per engine call");
                            sub.add_option("--threads", a->threads, "Threads (default: all cores)");
                            sub.add_option("--json", a->json_out, "Write the full report as JSON");

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/error.h"
@@ -34,6 +35,29 @@ std::vector<std::vector<std::vector<int32_t>>> plan_node_experts(const Plan& pla
     std::vector<std::vector<int32_t>> lists;
     for (const auto& l : node.experts) lists.emplace_back(l.begin(), l.end());
     out.push_back(std::move(lists));
+  }
+  return out;
+}
+
+std::vector<std::vector<std::vector<int32_t>>> lab_replica_experts(const Plan& plan) {
+  BANYAN_CHECK(plan.scheme == "contiguous", "lab replicas need a contiguous plan, plan {} is {}", plan.id,
+               plan.scheme);
+  const int64_t N = int64_t(plan.nodes.size()), E = plan.num_experts;
+  BANYAN_CHECK(N >= 1 && E % N == 0, "plan {}: {} experts do not split into {} contiguous ranges", plan.id, E, N);
+  std::vector<std::vector<std::vector<int32_t>>> out;
+  for (int64_t g = 0; g < N; ++g) {
+    const auto& node = plan.nodes[size_t(g)];
+    std::vector<std::vector<int32_t>> layers;
+    for (size_t l = 0; l < plan.moe_layers.size(); ++l) {
+      std::vector<int32_t> set;
+      for (int64_t e = g * E / N; e < (g + 1) * E / N; ++e) set.push_back(int32_t(e));
+      if (l < node.replicated.size())
+        for (int e : node.replicated[l])
+          if (std::find(set.begin(), set.end(), e) == set.end()) set.push_back(e);
+      std::sort(set.begin(), set.end());
+      layers.push_back(std::move(set));
+    }
+    out.push_back(std::move(layers));
   }
   return out;
 }
@@ -110,7 +134,8 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
 
   QualityEvalResult r;
   r.plan = obtain_plan(c, spec, ckpt, *engine, tokenizer, timing);
-  const auto node_experts = plan_node_experts(r.plan, spec, ckpt.source_hash());
+  auto node_experts = plan_node_experts(r.plan, spec, ckpt.source_hash());
+  if (c.lab_replicas) node_experts = lab_replica_experts(r.plan);
 
   t0 = Clock::now();
   r.sequences = select_documents(c.heldout, tokenizer, c.per_domain, quality::kSequenceTokens);
@@ -126,6 +151,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   mo.prompt_tokens = quality::kPromptTokens;
   mo.batch_items = c.batch_items;
   mo.top_k = c.top_k;
+  mo.probe = c.probe_definition;
   mo.threads = c.threads;
   std::unique_ptr<Progress> progress;
   if (c.progress) {
@@ -138,7 +164,8 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   if (progress) progress->finish();
   timing["measure_s"] = seconds_since(t0);
 
-  r.report = build_quality_report(r.sequences, r.measurements, c.placements, c.random_definition);
+  r.report = build_quality_report(r.sequences, r.measurements, c.placements, c.random_definition,
+                                  c.probe_definition);
   r.report.protocol = std::string(quality::kProtocolName);
   r.report.model = c.model.string();
   r.report.heldout = c.heldout.string();

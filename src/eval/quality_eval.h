@@ -32,6 +32,10 @@ struct QualityEvalConfig {
   int threads = 0;
   int batch_items = 12;
   RandomDefinition random_definition = RandomDefinition::MeanNll;
+  ProbeDefinition probe_definition = ProbeDefinition::LocalTopk;
+  // The lab's replicas (QUALITY.md): node g = its contiguous range ∪ the hot experts, WITHOUT the planner's fill
+  // to equal counts (which a bundle needs, a run-time restriction does not). Contiguous plans only.
+  bool lab_replicas = false;
   bool progress = true;  // progress lines on stderr
 };
 
@@ -48,5 +52,8 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& config);
 // expert count, and source hash when both are known).
 std::vector<std::vector<std::vector<int32_t>>> plan_node_experts(const Plan& plan, const ModelSpec& spec,
                                                                  const std::string& source_hash);
+
+// Per node and MoE layer: the contiguous range of a contiguous plan plus the node's replicated experts (sorted).
+std::vector<std::vector<std::vector<int32_t>>> lab_replica_experts(const Plan& plan);
 
 }  // namespace banyan

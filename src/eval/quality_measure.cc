@@ -1,6 +1,9 @@
 #include "eval/quality_measure.h"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "core/error.h"
@@ -17,6 +20,41 @@ double captured_topk_mass(std::span<const float> probs, std::span<const int32_t>
     if (in_node[size_t(e)]) mass += double(probs[size_t(e)]);
   }
   return mass;
+}
+
+std::string_view probe_definition_name(ProbeDefinition d) {
+  switch (d) {
+    case ProbeDefinition::TopkMass: return "topk_mass";
+    case ProbeDefinition::TopkShare: return "topk_share";
+    case ProbeDefinition::LocalTopk: return "local_topk";
+    case ProbeDefinition::RouterMass: return "router_mass";
+  }
+  return "?";
+}
+
+std::optional<ProbeDefinition> parse_probe_definition(std::string_view name) {
+  for (ProbeDefinition d : kAllProbeDefinitions)
+    if (probe_definition_name(d) == name) return d;
+  return std::nullopt;
+}
+
+std::array<double, 4> probe_token_scores(std::span<const float> probs, std::span<const int32_t> ids,
+                                   std::span<const uint8_t> in_node, int local_count, std::vector<float>& scratch) {
+  std::array<double, 4> r{};
+  double topk_total = 0;
+  for (int32_t e : ids) topk_total += double(probs[size_t(e)]);
+  r[0] = captured_topk_mass(probs, ids, in_node);
+  r[1] = topk_total > 0 ? r[0] / topk_total : 0.0;
+  scratch.clear();
+  for (size_t e = 0; e < probs.size(); ++e)
+    if (in_node[e]) {
+      scratch.push_back(probs[e]);
+      r[3] += double(probs[e]);
+    }
+  const size_t k = std::min(size_t(ids.size()), size_t(local_count));
+  std::partial_sort(scratch.begin(), scratch.begin() + ptrdiff_t(k), scratch.end(), std::greater<float>());
+  for (size_t j = 0; j < k; ++j) r[2] += double(scratch[j]);
+  return r;
 }
 
 namespace {
@@ -74,6 +112,10 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
   m.restricted.continuation_nll = NodeMatrix(S, N);
   m.restricted.probe_mass = NodeMatrix(S, N);
   m.probe_layer = moe_layers[0];
+  m.probe_variants.assign(std::size(kAllProbeDefinitions), NodeMatrix(S, N));
+  std::vector<int> local_counts;
+  for (const auto& set : layer0_sets) local_counts.push_back(int(std::count(set.begin(), set.end(), uint8_t(1))));
+  std::vector<float> scratch;
 
   std::vector<Job> jobs;
   for (int64_t s = 0; s < S; ++s)
@@ -145,11 +187,16 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
       const size_t E = size_t(spec.num_experts), k = size_t(tap.k);
       m.probe_top_k = tap.k;
       for (int64_t n = 0; n < N; ++n) {
-        double mass = 0;
-        for (int t = 0; t < options.prompt_tokens; ++t)
-          mass += captured_topk_mass({tap.probs.data() + size_t(t) * E, E}, {tap.ids.data() + size_t(t) * k, k},
-                                     layer0_sets[size_t(n)]);
-        m.restricted.probe_mass.at(job.sequence, n) = mass / double(options.prompt_tokens);
+        std::array<double, 4> sum{};
+        for (int t = 0; t < options.prompt_tokens; ++t) {
+          auto v = probe_token_scores({tap.probs.data() + size_t(t) * E, E}, {tap.ids.data() + size_t(t) * k, k},
+                                layer0_sets[size_t(n)], local_counts[size_t(n)], scratch);
+          for (size_t d = 0; d < sum.size(); ++d) sum[d] += v[d];
+        }
+        for (size_t d = 0; d < sum.size(); ++d)
+          m.probe_variants[d].at(job.sequence, n) = sum[d] / double(options.prompt_tokens);
+        m.restricted.probe_mass.at(job.sequence, n) =
+            m.probe_variants[size_t(options.probe)].at(job.sequence, n);
       }
     }
     m.scoring_seconds += seconds_since(t1);

@@ -4,10 +4,12 @@
 // (scores and the oracle) for every placement policy. Items of several sequences and nodes are batched into one
 // forward call; every sequence is freed right after its forward, so the KV cache never holds more than a batch.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "plan/corpus_walk.h"
@@ -17,7 +19,22 @@
 
 namespace banyan {
 
+// How the probe scores a node from the unmasked layer-0 router over the prompt tokens (per token, then averaged):
+//   LocalTopk   Σ of the k largest probabilities among the node's experts (k = min(top-k, node's count)): the
+//               top-k mass the node would route to if its experts kept their unmasked probabilities. Default:
+//               the only one that reproduces the lab's probe column (2 contiguous nodes: 23.366 vs 23.37;
+//               topk_mass gives 21.06, topk_share 20.74, router_mass 25.22).
+//   TopkMass    Σ over the full model's top-k experts that the node holds of their probability
+//   TopkShare   TopkMass / the full top-k mass of that token
+//   RouterMass  Σ over all the node's experts of their probability
+enum class ProbeDefinition { TopkMass, TopkShare, LocalTopk, RouterMass };
+inline constexpr ProbeDefinition kAllProbeDefinitions[] = {ProbeDefinition::TopkMass, ProbeDefinition::TopkShare,
+                                                          ProbeDefinition::LocalTopk, ProbeDefinition::RouterMass};
+std::string_view probe_definition_name(ProbeDefinition d);
+std::optional<ProbeDefinition> parse_probe_definition(std::string_view name);
+
 struct QualityMeasureOptions {
+  ProbeDefinition probe = ProbeDefinition::LocalTopk;
   int prompt_tokens = 64;
   int batch_items = 12;        // (sequence, node) forwards per engine call
   std::optional<int> top_k;    // overrides the config's top-k for the full model and every node
@@ -29,6 +46,9 @@ struct QualityMeasureOptions {
 struct QualityMeasurements {
   std::vector<SequenceNll> full;  // per sequence, the unrestricted model (at the top-k override if any)
   PlacementInputs restricted;     // per (sequence, node)
+  // Every probe definition's [sequence][node] scores, in kAllProbeDefinitions order (restricted.probe_mass is
+  // the selected one), so a report can show how the choice of definition matters.
+  std::vector<NodeMatrix> probe_variants;
   int probe_layer = -1;           // decoder layer of the probe (the first MoE layer)
   int probe_top_k = 0;            // experts per token in the probe's unmasked top-k
   double forward_seconds = 0;     // inside Engine::forward
@@ -46,5 +66,11 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
 // node's set. `probs` [E], `ids` [k], `in_node` [E] (nonzero = held).
 double captured_topk_mass(std::span<const float> probs, std::span<const int32_t> ids,
                           std::span<const uint8_t> in_node);
+
+// One prompt token's score of a node under every probe definition (kAllProbeDefinitions order). `local_count` =
+// the node's expert count in that layer; `scratch` is reused between calls.
+std::array<double, 4> probe_token_scores(std::span<const float> probs, std::span<const int32_t> ids,
+                                         std::span<const uint8_t> in_node, int local_count,
+                                         std::vector<float>& scratch);
 
 }  // namespace banyan

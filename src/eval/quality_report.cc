@@ -9,7 +9,8 @@
 namespace banyan {
 
 QualityReport build_quality_report(const std::vector<Document>& sequences, const QualityMeasurements& m,
-                                   const std::vector<Policy>& policies, RandomDefinition random_definition) {
+                                   const std::vector<Policy>& policies, RandomDefinition random_definition,
+                                   ProbeDefinition probe_definition) {
   const int64_t S = int64_t(sequences.size());
   BANYAN_CHECK(S == int64_t(m.full.size()) && S == m.restricted.continuation_nll.sequences,
                "report: {} sequences but {} full and {} restricted measurements", S, m.full.size(),
@@ -40,6 +41,14 @@ QualityReport build_quality_report(const std::vector<Document>& sequences, const
   if (std::find(todo.begin(), todo.end(), Policy::Oracle) == todo.end()) todo.push_back(Policy::Oracle);
   for (Policy p : todo) r.placements.push_back(score_placement(p, m.restricted, r.full_ppl, random_definition));
 
+  r.probe_definition = std::string(probe_definition_name(probe_definition));
+  for (size_t d = 0; d < m.probe_variants.size(); ++d) {
+    PlacementInputs in = m.restricted;
+    in.probe_mass = m.probe_variants[d];
+    const std::string name(probe_definition_name(kAllProbeDefinitions[d]));
+    r.probe_variants[name] = score_placement(Policy::Probe, in, r.full_ppl, random_definition);
+    r.seq_probe_variants[name] = m.probe_variants[d];
+  }
   r.ppl_if_all_sent_here = ppl_if_all_sent_here(m.restricted.continuation_nll);
   r.captured_mass.assign(size_t(r.nodes), 0.0);
   for (int64_t n = 0; n < r.nodes; ++n) {
@@ -82,6 +91,11 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
     placements[std::string(policy_name(p.policy))] = pj;
   }
   j["placements"] = placements;
+  j["probe_definition"] = r.probe_definition;
+  nlohmann::json variants = nlohmann::json::object();
+  for (const auto& [name, p] : r.probe_variants)
+    variants[name] = {{"ppl", p.ppl}, {"agree_with_oracle", p.agree_with_oracle}, {"node_load", p.node_load}};
+  j["probe_variants"] = variants;
   json nodes = json::array();
   for (int64_t n = 0; n < r.nodes; ++n)
     nodes.push_back({{"index", n},
@@ -103,6 +117,11 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
     sj["prompt_nll"] = pn;
     sj["continuation_nll"] = cn;
     sj["probe_mass"] = pm;
+    for (const auto& [name, mat] : r.seq_probe_variants) {
+      std::vector<double> v;
+      for (int64_t n = 0; n < r.nodes; ++n) v.push_back(mat.at(s, n));
+      sj["probe_" + name] = v;
+    }
     seqs.push_back(sj);
   }
   j["sequences"] = seqs;
@@ -134,6 +153,11 @@ std::string format_quality_table(const QualityReport& r) {
   }
   s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n\n",
                    random_definition_name(r.random_definition), r.random.ppl_mean_nll, r.random.ppl_mean_node);
+  if (!r.probe_variants.empty()) {
+    s += fmt::format("probe ({}); other probe definitions:", r.probe_definition);
+    for (const auto& [name, p] : r.probe_variants) s += fmt::format(" {} {:.3f}", name, p.ppl);
+    s += "\n\n";
+  }
   s += fmt::format("{:<6} {:>22} {:>14}\n", "node", "ppl_if_all_sent_here", "captured_mass");
   for (int64_t n = 0; n < r.nodes; ++n)
     s += fmt::format("{:<6} {:>22.3f} {:>14.4f}\n", n, r.ppl_if_all_sent_here[size_t(n)], r.captured_mass[size_t(n)]);

@@ -37,6 +37,8 @@ struct QualityReport {
   RandomScores random;                 // both readings of "random = mean over nodes"
   RandomDefinition random_definition;  // the one reported as placements.random.ppl
   std::vector<PlacementScore> placements;
+  std::string probe_definition;              // the one placements.probe uses
+  std::map<std::string, PlacementScore> probe_variants;  // probe placement under every definition
   std::vector<double> ppl_if_all_sent_here;  // per node
   std::vector<double> captured_mass;         // per node: mean over sequences of the probe mass
 
@@ -45,13 +47,15 @@ struct QualityReport {
   std::vector<size_t> seq_line;
   std::vector<SequenceNll> seq_full;
   PlacementInputs restricted;
+  std::map<std::string, NodeMatrix> seq_probe_variants;
 
   std::map<std::string, double> timing;  // seconds
 };
 
 // Scores every policy in `policies` (oracle is always computed; it is what the others are compared to).
 QualityReport build_quality_report(const std::vector<Document>& sequences, const QualityMeasurements& m,
-                                   const std::vector<Policy>& policies, RandomDefinition random_definition);
+                                   const std::vector<Policy>& policies, RandomDefinition random_definition,
+                                   ProbeDefinition probe_definition = ProbeDefinition::LocalTopk);
 
 nlohmann::json quality_report_to_json(const QualityReport& r);
 std::string format_quality_table(const QualityReport& r);
