@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Nodes never talk to each other, and a pinned turn costs the request and the streamed tokens only.
 # Three nodes listen on distinct loopback addresses (127.0.0.2/3/4), the router on 127.0.0.1. While sessions run,
-# `ss -tanp` snapshots (every 0.1 s) must show each node process owning only its listener and connections accepted
+# `ss -tanp` snapshots (every 0.02 s) must show each node process owning only its listener and connections accepted
 # from the router/test (peer 127.0.0.1), never a socket of its own or one between two node addresses. The router's
 # per-node body counters over one pinned streaming turn must equal that turn's request and response bodies exactly.
 source "$(dirname "$0")/route/route_lib.bash"
@@ -14,15 +14,15 @@ start_node 1 127.0.0.3
 start_node 2 127.0.0.4
 start_router --placement auto
 
-( while :; do echo "----"; ss -tanpH 2>/dev/null; sleep 0.1; done ) >"$WORK/ss.txt" &
+( while :; do echo "----"; ss -tanpH 2>/dev/null; sleep 0.02; done ) >"$WORK/ss.txt" &
 SAMPLER=$!
 PIDS+=("$SAMPLER")
 
 python3 "$HERE/route/pick_prompts.py" "$CLUSTER_DIR/plan.json" "$DEMO/heldout.jsonl.xz" --per-domain 1 >"$WORK/prompts.json"
-log "12 concurrent two-turn sessions"
-conc=$(python3 "$HERE/route/drive.py" concurrent "$ROUTER_URL" 12 "$WORK/prompts.json")
+log "24 concurrent two-turn sessions"
+conc=$(python3 "$HERE/route/drive.py" concurrent "$ROUTER_URL" 24 "$WORK/prompts.json")
 echo "$conc"
-python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["completed"]==12 else 1)' "$conc" \
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["completed"]==24 else 1)' "$conc" \
   || fail "sessions failed"
 
 # One pinned turn, byte for byte. No "model" field, so the router forwards the body unchanged.
@@ -59,5 +59,5 @@ nodes_json=$(python3 -c 'import json,sys; a=sys.argv[1:]; print(json.dumps([{"na
   node-0 "${NODE_PID[0]}" "127.0.0.2:${NODE_PORT[0]}" node-1 "${NODE_PID[1]}" "127.0.0.3:${NODE_PORT[1]}" \
   node-2 "${NODE_PID[2]}" "127.0.0.4:${NODE_PORT[2]}")
 log "$(grep -c -- '^----' "$WORK/ss.txt") ss snapshots"
-python3 "$HERE/route/check_sockets.py" "$WORK/ss.txt" "$nodes_json" || fail "a node opened a connection of its own"
+python3 "$HERE/route/check_sockets.py" "$WORK/ss.txt" "$nodes_json" || fail "socket check failed: a node opened a socket of its own, or the snapshots saw no connection of some node"
 echo "PASS route_bytes"
