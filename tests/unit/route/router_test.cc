@@ -2,6 +2,7 @@
 // pass-through, failover, rejoin, plain backends, auth, models, metrics.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <functional>
@@ -250,7 +251,7 @@ TEST(Router, PlainOpenAiBackendsFallBackToLoadAndHash) {
   RouterHarness h({&a, &b}, Policy::Auto);
   std::map<std::string, int> where;
   for (int i = 0; i < 12; ++i) {
-    auto r = h.client().Post("/v1/chat/completions", chat_body("p" + std::to_string(i), 1, false).dump(),
+    auto r = h.client().Post("/v1/chat/completions", chat_body(fmt::format("p{}", i), 1, false).dump(),
                              "application/json");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
