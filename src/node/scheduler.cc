@@ -289,8 +289,8 @@ void Scheduler::after_forward(Active& a, size_t item, const BatchItem& bi) {
     for (const RouterTap& tap : a.taps.taps) {
       const int64_t width = n_new > 0 ? int64_t(tap.probs.size()) / n_new : 0;
       if (width != bundle_.global_experts) {
-        // A bundle's own router only scores its local experts; the unmasked probe needs the full router's
-        // probabilities, which this engine does not provide for bundles.
+        // A bundle without router-full.safetensors: its own router only scores its local experts, and the
+        // unmasked probe needs the full router's probabilities (the engine taps router-full when present).
         a.probe_unavailable = true;
         continue;
       }
@@ -371,7 +371,7 @@ void Scheduler::finish_score(Active& a) {
   if (a.probe_unavailable || a.mass_count == 0) {
     r["probe_mass"] = nullptr;
     r["probe_error"] = a.probe_unavailable
-                           ? "this engine does not expose full-router probabilities for a bundle"
+                           ? "this bundle has no router-full.safetensors, so the unmasked router cannot be probed"
                            : "no probe layers";
   } else {
     r["probe_mass"] = a.mass_sum / double(a.mass_count);

@@ -269,6 +269,18 @@ void Engine::run_layer(int layer, std::span<BatchItem> batch) {
 }
 
 namespace {
+// In-place softmax of each of n rows of width w (fp32, max-subtracted).
+void softmax_rows(float* x, int64_t n, int64_t w) {
+  for (int64_t r = 0; r < n; ++r) {
+    float* row = x + r * w;
+    const float mx = *std::max_element(row, row + w);
+    double sum = 0;
+    for (int64_t e = 0; e < w; ++e) sum += row[e] = std::exp(row[e] - mx);
+    const float inv = float(1.0 / sum);
+    for (int64_t e = 0; e < w; ++e) row[e] *= inv;
+  }
+}
+
 RouterTap* find_tap(RouterTapRequest* req, int layer) {
   if (!req) return nullptr;
   for (auto& t : req->taps)
@@ -305,7 +317,15 @@ void Engine::moe_block(int layer, const LayerWeights& w, std::span<BatchItem> ba
     const ExpertRestriction* r = batch[i].restriction;
     RouterTap* tap = find_tap(batch[i].taps, layer);
     float* probs = nullptr;
-    if (tap) {
+    const ops::Matrix* full_router =
+        weights_->full_router.empty() ? nullptr : &weights_->full_router[size_t(layer)];
+    if (tap && full_router) {
+      // A bundle: report the unmasked softmax over the source model's experts from router-full.
+      const int64_t G = weights_->full_num_experts;
+      tap->probs.resize(size_t(st.n * G));
+      ops::matmul(ctx, h_.data() + st.begin * H, st.n, H, *full_router, tap->probs.data(), G);
+      softmax_rows(tap->probs.data(), st.n, G);
+    } else if (tap) {
       tap->probs.resize(size_t(st.n * E));
       probs = tap->probs.data();
     }

@@ -70,7 +70,8 @@ class ExpertRestriction {
 struct RouterTap {
   int layer = 0;                  // decoder layer index (an MoE layer)
   int k = 0;                      // experts chosen per token (after restriction / override)
-  std::vector<float> probs;       // [n_new, num_experts]: UNMASKED softmax of the full router, whatever the restriction
+  std::vector<float> probs;       // [n_new, num_experts]: UNMASKED softmax of the full router, whatever the restriction;
+                                  // for a bundle with router-full.safetensors, [n_new, source model's experts]
   std::vector<int32_t> ids;       // [n_new, k]: chosen experts (under the restriction), most probable first
   std::vector<float> weights;     // [n_new, k]: their routing weights
   std::vector<double> weighted_output_norm;  // [num_experts]: Σ_tokens weight·‖expert output‖₂ (if requested)

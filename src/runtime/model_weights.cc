@@ -1,6 +1,7 @@
 #include "runtime/model_weights.h"
 
 #include "core/error.h"
+#include "model/tensor_class.h"
 #include "runtime/families/family.h"
 
 namespace banyan {
@@ -25,6 +26,32 @@ std::vector<float> weight_vector(const Checkpoint& ckpt, const std::string& name
                dtype_name(v.dtype));
   return v.to_f32();
 }
+
+namespace {
+void load_full_router(const std::filesystem::path& dir, ModelWeights& w) {
+  const auto path = dir / "router-full.safetensors";
+  if (!std::filesystem::exists(path)) return;
+  w.router_full_file = std::make_unique<SafetensorsFile>(path);
+  const SafetensorsFile& f = *w.router_full_file;
+  w.full_router.resize(w.layers.size());
+  for (int l : w.spec.moe_layers()) {
+    const std::string name = router_weight_name(w.spec, l);
+    const TensorView v = f.view(name);
+    BANYAN_CHECK(v.shape.size() == 2 && v.shape[1] == w.spec.hidden_size,
+                 "{}: tensor '{}' has shape {}, expected [experts, {}]", path.string(), name, shape_str(v.shape),
+                 w.spec.hidden_size);
+    BANYAN_CHECK(v.dtype == DType::BF16 || v.dtype == DType::F16 || v.dtype == DType::F32,
+                 "{}: tensor '{}' has dtype {}, expected BF16, F16 or F32", path.string(), name, dtype_name(v.dtype));
+    BANYAN_CHECK(w.full_num_experts == 0 || w.full_num_experts == v.shape[0],
+                 "{}: tensor '{}' has {} experts, other layers {}", path.string(), name, v.shape[0],
+                 w.full_num_experts);
+    BANYAN_CHECK(v.shape[0] >= w.spec.num_experts, "{}: tensor '{}' has {} experts, fewer than the bundle's {}",
+                 path.string(), name, v.shape[0], w.spec.num_experts);
+    w.full_num_experts = v.shape[0];
+    w.full_router[size_t(l)] = ops::Matrix{v.dtype, v.data, v.shape[0], v.shape[1]};
+  }
+}
+}  // namespace
 
 std::unique_ptr<ModelWeights> ModelWeights::load(const std::filesystem::path& dir) {
   auto w = std::make_unique<ModelWeights>();
@@ -51,6 +78,7 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::filesystem::path& di
       fail("layer {}: {}", l, e.what());
     }
   }
+  load_full_router(dir, *w);
   return w;
 }
 

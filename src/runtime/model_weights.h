@@ -48,6 +48,12 @@ struct ModelWeights {
   ops::Matrix lm_head;                     // [vocab, hidden] (the embedding when tied)
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
+  // A banyan bundle's router-full.safetensors: every MoE layer's FULL router matrix [global experts, hidden],
+  // so router taps can report the unmasked probabilities over all of the source model's experts (placement
+  // probes need them). Empty (and full_num_experts 0) for a plain checkpoint, whose own router is already full.
+  std::unique_ptr<SafetensorsFile> router_full_file;
+  std::vector<ops::Matrix> full_router;  // per decoder layer; empty matrix for non-MoE layers
+  int64_t full_num_experts = 0;
 
   // Reads config.json and maps every tensor the family needs; errors name the directory and the tensor.
   static std::unique_ptr<ModelWeights> load(const std::filesystem::path& dir);

@@ -168,3 +168,40 @@ TEST(BundleLogits, TinyQwen3MoeNode0EqualsTransformersMasked) {
   fs::remove_all(out);
   expect_nodes_match_restricted(dir, plan, golden_inputs(g), 1e-5f);
 }
+
+// A bundle's router taps report the unmasked softmax over the SOURCE model's experts (from router-full), which the
+// node's placement probe needs. At the first MoE layer the bundle's hidden state equals the full model's (no
+// restricted layer before it), so the tapped probabilities must equal the full model's exactly.
+TEST(BundleLogits, RouterTapsOfABundleCoverTheSourceExperts) {
+  const fs::path dir = banyan::test::fixtures_dir() / "models" / "qwen3_moe";
+  const SafetensorsFile golden(banyan::test::fixtures_dir() / "golden" / "qwen3_moe.safetensors");
+  const auto rows = golden_inputs(golden);
+  const ModelSpec spec = load_model_spec(dir);
+  const int first_moe = spec.moe_layers().front();
+  std::vector<std::vector<int>> experts(spec.moe_layers().size(), std::vector<int>{1, 3, 4, 6});
+  const Plan plan = single_node_plan(dir, experts);
+  const fs::path out = banyan::test::make_temp_dir("bundle_taps");
+  pack_bundles(dir, plan, out);
+
+  auto tap_probs = [&](Engine& engine) {
+    RouterTapRequest taps;
+    taps.layers = {first_moe};
+    BatchItem item;
+    item.seq = engine.create_sequence();
+    item.tokens = rows[0];
+    item.taps = &taps;
+    ForwardOutput fo;
+    std::vector<BatchItem> batch{item};
+    engine.forward(batch, fo);
+    engine.free_sequence(item.seq);
+    return taps.taps.at(0).probs;
+  };
+  auto full = Engine::load(dir);
+  auto bundle = Engine::load(out / "node-0");
+  ASSERT_EQ(bundle->spec().num_experts, 4);
+  const auto want = tap_probs(*full);
+  const auto got = tap_probs(*bundle);
+  ASSERT_EQ(got.size(), rows[0].size() * size_t(spec.num_experts));
+  EXPECT_LE(max_abs_diff(got, want), 1e-6f);
+  fs::remove_all(out);
+}
