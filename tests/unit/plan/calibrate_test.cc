@@ -27,7 +27,7 @@ TEST(Calibrate, MatchesTransformersRouterGoldens) {
     const int64_t B = ids.dim(0), T = ids.dim(1);
     std::vector<Document> docs(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) {
-      docs[b].domain = "d" + std::to_string(b);
+      docs[b].domain = fmt::format("d{}", b);
       for (int64_t t = 0; t < T; ++t) docs[b].tokens.push_back(int32_t(ids.as<int64_t>()[b * T + t]));
     }
     auto engine = Engine::load(model);

@@ -296,7 +296,9 @@ TEST(Ops, RouterSoftmaxTopkRenormAndRestriction) {
     EXPECT_EQ(router_topk(OpContext{}, cfg, logits.data(), n, two.data(), nullptr, ids.data(), w.data()), 2);
     for (int64_t i = 0; i < n; ++i) {
       EXPECT_TRUE((ids[size_t(i * 2)] == 2 && ids[size_t(i * 2 + 1)] == 7) || (ids[size_t(i * 2)] == 7 && ids[size_t(i * 2 + 1)] == 2));
-      if (!renorm) EXPECT_NEAR(w[size_t(i * 2)] + w[size_t(i * 2 + 1)], 1.0, 1e-6);  // softmax over the two allowed
+      if (!renorm) {
+        EXPECT_NEAR(w[size_t(i * 2)] + w[size_t(i * 2 + 1)], 1.0, 1e-6);  // softmax over the two allowed
+      }
     }
     std::vector<uint8_t> none(size_t(E), 0);
     EXPECT_THROW(router_topk(OpContext{}, cfg, logits.data(), n, none.data(), nullptr, ids.data(), w.data()), Error);
