@@ -8,7 +8,7 @@ packages=(
   libpcre2-dev libutf8proc-dev libhwy-dev liblzma-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  iproute2 procps time
+  iproute2 procps time python3
   chromium
 )
 
