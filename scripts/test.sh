@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds (CPU; plus a CUDA compile/link check when nvcc exists), runs
-# every test with CTest. Usage: scripts/test.sh [extra ctest args]
+# the fuzzers briefly, then every test with CTest. Usage: scripts/test.sh [extra ctest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -15,5 +15,7 @@ if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
     PATH=$PATH:/usr/local/cuda/bin cmake --build build-cuda -j "$jobs"
   fi
 fi
+# The parsers' libFuzzer targets, briefly (clang + ASan/UBSan, in build-fuzz); longer runs: scripts/fuzz.sh SECONDS.
+bash scripts/fuzz.sh "${BANYAN_FUZZ_SECONDS:-20}" safetensors_header_fuzz tokenizer_json_fuzz chat_template_fuzz
 cd build
 ctest --output-on-failure -j "$jobs" --timeout 1800 "$@"
