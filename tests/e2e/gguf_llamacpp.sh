@@ -13,7 +13,7 @@ NODE_DIR="$HERE/gguf"
 F32_TOKENS=${GGUF_F32_TOKENS:-32}
 command -v node >/dev/null || { echo "SKIP: node not installed"; exit 77; }
 if [ ! -d "$NODE_DIR/node_modules/@node-llama-cpp/linux-x64" ]; then
-  (cd "$NODE_DIR" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --omit=optional --ignore-scripts \
+  (cd "$NODE_DIR" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --omit=optional --ignore-scripts \
       >/dev/null 2>&1) || { echo "SKIP: npm cannot install node-llama-cpp (registry unreachable?)"; exit 77; }
 fi
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
