@@ -15,6 +15,7 @@
 #include "format/tokenizer/tokenizer.h"
 #include "node/api_error.h"
 #include "node/bundle_info.h"
+#include "node/http_bind.h"
 #include "node/metrics.h"
 #include "node/openai_format.h"
 #include "node/prompt_builder.h"
@@ -458,14 +459,7 @@ NodeServer::~NodeServer() {
 
 void NodeServer::bind() {
   auto& i = *impl_;
-  if (i.opt.port == 0) {
-    i.port = i.http.bind_to_any_port(i.opt.host);
-    BANYAN_CHECK(i.port > 0, "serve: cannot bind {}:<any port>", i.opt.host);
-  } else {
-    BANYAN_CHECK(i.http.bind_to_port(i.opt.host, i.opt.port), "serve: cannot bind {}:{} (in use or not allowed?)",
-                 i.opt.host, i.opt.port);
-    i.port = i.opt.port;
-  }
+  i.port = bind_http_server(i.http, i.opt.host, i.opt.port, "serve");
 }
 
 int NodeServer::bound_port() const { return impl_->port; }

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "node/http_bind.h"
 #include "node/api_error.h"
 #include "node/sse.h"
 #include "plan/plan_file.h"
@@ -428,14 +429,7 @@ RouterServer::~RouterServer() {
 
 void RouterServer::bind() {
   auto& i = *impl_;
-  if (i.opt.port == 0) {
-    i.port = i.http.bind_to_any_port(i.opt.host);
-    BANYAN_CHECK(i.port > 0, "route: cannot bind {}:<any port>", i.opt.host);
-  } else {
-    BANYAN_CHECK(i.http.bind_to_port(i.opt.host, i.opt.port), "route: cannot bind {}:{} (in use or not allowed?)",
-                 i.opt.host, i.opt.port);
-    i.port = i.opt.port;
-  }
+  i.port = bind_http_server(i.http, i.opt.host, i.opt.port, "route");
 }
 
 int RouterServer::bound_port() const { return impl_->port; }
