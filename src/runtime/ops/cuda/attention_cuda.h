@@ -19,13 +19,27 @@ struct AttentionItem {
   int32_t row_begin = 0;                  // first row of this item in q / out
 };
 
+// Device scratch for split-K decoding (flash-decoding: long key ranges split over several CTAs, partial softmax
+// results merged in split order, so the result does not depend on scheduling). Owned by the caller; grown with
+// reserve() outside graph capture.
+struct AttentionWorkspace {
+  void* data = nullptr;
+  size_t bytes = 0;
+  void reserve(size_t need_bytes);  // cudaFree + cudaMalloc when larger (never inside graph capture)
+  ~AttentionWorkspace();
+};
+// Bytes paged_attention may use for split-K at these bounds (0 when it would never split).
+size_t attention_workspace_bytes(const AttentionShape& shape, int num_items, int max_new, int max_len);
+
 // For every item i, new token t < n_new (row = row_begin + t, position start + t) and query head h:
 //   out[row, h·hd : (h+1)·hd] = softmax_j(q[row, h]·K[j, h/group]·scale, j ≤ start + t) · V[j, h/group]
 // q rows are q_stride apart (heads contiguous), out rows out_stride apart; fp32 softmax. `max_len` ≥ every
 // item's start + n_new and `max_new` ≥ every n_new (bounds for the launch grid). KV dtype F32 or BF16.
-// Device pointers only; enqueued on `stream`; no allocation (graph-capturable).
+// Device pointers only; enqueued on `stream`; no allocation (graph-capturable). head_dim must be a multiple of 8
+// and ≤ 256. `ws` (optional) lets few long items (decode) spread over more CTAs; without it, or when it holds fewer
+// than attention_workspace_bytes(...) bytes, each (item, KV head, query block) runs in one CTA — same result.
 void paged_attention(const AttentionShape& shape, const KvLayout& layout, int64_t layer, const AttentionItem* items,
                      int num_items, int max_new, int max_len, const float* q, int64_t q_stride, float* out,
-                     int64_t out_stride, cudaStream_t stream);
+                     int64_t out_stride, cudaStream_t stream, AttentionWorkspace* ws = nullptr);
 
 }  // namespace banyan::ops::cuda
