@@ -28,22 +28,30 @@ log() { echo "[$(date +%T)] $*"; }
 
 [ -f "$DEMO/model.safetensors" ] || { echo "SKIP: models/demo is absent"; exit 77; }
 
-# prepare_cluster: sets CLUSTER_DIR with plan.json and bundles/node-{0,1,2}, reused while the binary is unchanged.
-prepare_cluster() {
-  local stamp
-  stamp=$(stat -c '%Y-%s' "$BANYAN")-$(stat -c '%Y' "$DEMO/model.safetensors")
+# prepare_model_cluster NAME MODEL_DIR CORPUS "CALIBRATE ARGS" "PLAN ARGS": sets CLUSTER_DIR with profiles, plan.json
+# and bundles/node-*, calibrated on CORPUS and planned with PLAN ARGS; reused while the binary and model are unchanged.
+prepare_model_cluster() {
+  local name=$1 model=$2 corpus=$3 cal_args=$4 plan_args=$5 stamp
+  stamp=$name-$(stat -c '%Y-%s' "$BANYAN")-$(stat -c '%Y' "$model/model.safetensors")
   CLUSTER_DIR=${BANYAN_ROUTE_E2E_CACHE:-$(dirname "$BANYAN")/route-e2e-cache}/$stamp
   if [ -f "$CLUSTER_DIR/ready" ]; then return 0; fi
   mkdir -p "$CLUSTER_DIR"
-  log "packing models/demo into 3 nodes in $CLUSTER_DIR"
-  [ -f "$CLUSTER_DIR/profiles.safetensors" ] || "$BANYAN" calibrate --model "$DEMO" --corpus "$DEMO/calib.jsonl.xz" --out "$CLUSTER_DIR/profiles.safetensors" \
-    >"$WORK/calibrate.log" 2>&1 || { cat "$WORK/calibrate.log" >&2; fail "calibrate failed"; }
-  "$BANYAN" plan --model "$DEMO" --nodes 3 --scheme budget --experts-per-node 16 --profiles "$CLUSTER_DIR/profiles.safetensors" \
+  log "calibrating $name ($cal_args), planning ($plan_args), packing into $CLUSTER_DIR"
+  # shellcheck disable=SC2086 # the argument strings are word lists
+  [ -f "$CLUSTER_DIR/profiles.safetensors" ] || "$BANYAN" calibrate --model "$model" --corpus "$corpus" $cal_args \
+    --out "$CLUSTER_DIR/profiles.safetensors" >"$WORK/calibrate.log" 2>&1 || { cat "$WORK/calibrate.log" >&2; fail "calibrate failed"; }
+  # shellcheck disable=SC2086
+  "$BANYAN" plan --model "$model" $plan_args --profiles "$CLUSTER_DIR/profiles.safetensors" \
     --out "$CLUSTER_DIR/plan.json" >"$WORK/plan.log" 2>&1 || { cat "$WORK/plan.log" >&2; fail "plan failed"; }
   rm -rf "$CLUSTER_DIR/bundles"
-  "$BANYAN" pack --model "$DEMO" --plan "$CLUSTER_DIR/plan.json" --out "$CLUSTER_DIR/bundles" \
+  "$BANYAN" pack --model "$model" --plan "$CLUSTER_DIR/plan.json" --out "$CLUSTER_DIR/bundles" \
     >"$WORK/pack.log" 2>&1 || { cat "$WORK/pack.log" >&2; fail "pack failed"; }
   touch "$CLUSTER_DIR/ready"
+}
+
+# prepare_cluster: models/demo in 3 nodes (budget plan: 3 clusters, 16 of 32 experts per node per layer).
+prepare_cluster() {
+  prepare_model_cluster demo "$DEMO" "$DEMO/calib.jsonl.xz" "" "--nodes 3 --scheme budget --experts-per-node 16"
 }
 
 # wait_port LOG PATTERN: prints the port from the first "listening on http://HOST:PORT" line of LOG.
@@ -69,12 +77,13 @@ wait_healthy() {
 }
 
 # start_node INDEX [HOST] [PORT]: `banyan serve` of bundle node-INDEX named node-INDEX; sets NODE_PID[i], NODE_URL[i].
+# NODE_PARALLEL (default 16): sequences a node decodes together.
 declare -A NODE_PID NODE_URL NODE_PORT NODE_HOST
 start_node() {
   local i=$1 host=${2:-127.0.0.1} port=${3:-0}
   local logf=$WORK/node-$i.log
   "$BANYAN" serve --model "$CLUSTER_DIR/bundles/node-$i" --name "node-$i" --host "$host" --port "$port" \
-    --threads 1 --parallel 16 >>"$logf" 2>&1 &
+    --threads 1 --parallel "${NODE_PARALLEL:-16}" >>"$logf" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   NODE_PID[$i]=$pid
@@ -87,14 +96,21 @@ start_node() {
 
 # start_router [route args...]: `banyan route` on 127.0.0.1 over the started nodes; sets ROUTER_URL, ROUTER_PID.
 start_router() {
-  local logf=$WORK/router.log
   python3 - "$CLUSTER_DIR/plan.json" "$WORK/cluster.json" "${!NODE_URL[@]}" <<PY
 import json, sys
 plan, out, idx = sys.argv[1], sys.argv[2], sorted(sys.argv[3:], key=int)
 urls = {$(for i in "${!NODE_URL[@]}"; do printf '"%s": "%s", ' "$i" "${NODE_URL[$i]}"; done)}
 json.dump({"nodes": [{"name": "node-" + i, "url": urls[i]} for i in idx], "plan": plan}, open(out, "w"), indent=1)
 PY
-  "$BANYAN" route --cluster "$WORK/cluster.json" --port 0 "$@" >"$logf" 2>&1 &
+  start_router_with "$WORK/cluster.json" "$@"
+}
+
+# start_router_with CLUSTER_JSON [route args...]: `banyan route --cluster CLUSTER_JSON` on 127.0.0.1; sets ROUTER_URL,
+# ROUTER_PID.
+start_router_with() {
+  local logf=$WORK/router.log cluster=$1
+  shift
+  "$BANYAN" route --cluster "$cluster" --port 0 "$@" >"$logf" 2>&1 &
   ROUTER_PID=$!
   PIDS+=("$ROUTER_PID")
   local port
