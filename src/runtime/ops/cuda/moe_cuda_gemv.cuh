@@ -1,0 +1,129 @@
+// Device helpers of the MoE kernels: streaming 16-byte weight loads and a warp's multi-row, multi-token dot
+// product. Weights are read once (bandwidth-bound), so their loads skip L1 and are all issued before use.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+namespace banyan::ops::cuda::moe_detail {
+
+constexpr int kWarps = 8;  // warps per CTA
+constexpr int kThreads = 32 * kWarps;
+
+__device__ __forceinline__ uint4 load_stream(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+// Elements per 16-byte chunk and their widening to fp32.
+template <class W>
+struct Chunk;
+template <>
+struct Chunk<__nv_bfloat16> {
+  static constexpr int N = 8;
+  __device__ __forceinline__ static void widen(const uint4& r, float (&f)[8]) {
+    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      f[2 * i] = __uint_as_float(w[i] << 16);  // little endian: the low half is the earlier element
+      f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+  }
+  __device__ __forceinline__ static float scalar(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+};
+template <>
+struct Chunk<float> {
+  static constexpr int N = 4;
+  __device__ __forceinline__ static void widen(const uint4& r, float (&f)[4]) {
+    f[0] = __uint_as_float(r.x);
+    f[1] = __uint_as_float(r.y);
+    f[2] = __uint_as_float(r.z);
+    f[3] = __uint_as_float(r.w);
+  }
+  __device__ __forceinline__ static float scalar(const float* p) { return __ldg(p); }
+};
+
+// acc[r][t] += this lane's share of rows[r] · xs[t] (t < m; xs rows ldxs floats apart in shared memory).
+// VEC: cols is a multiple of the chunk and rows are 16-byte aligned; lanes take consecutive 16-byte chunks.
+template <class W, int NR, int TM, bool VEC>
+__device__ __forceinline__ void warp_rows_dot(const W* const (&rows)[NR], const float* xs, int ldxs, int cols, int m,
+                                              float (&acc)[NR][TM]) {
+  const int lane = threadIdx.x & 31;
+  if constexpr (VEC) {
+    constexpr int N = Chunk<W>::N;
+    constexpr int U = NR >= 4 ? 2 : 4;  // chunks per lane in flight per row
+    const int nchunks = cols / N;
+    for (int c0 = lane; c0 < nchunks; c0 += 32 * U) {
+      uint4 raw[U][NR];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * 32;
+        if (c < nchunks) {
+#pragma unroll
+          for (int r = 0; r < NR; ++r) raw[u][r] = load_stream(rows[r] + int64_t(c) * N);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * 32;
+        if (c < nchunks) {
+          float wv[NR][N];
+#pragma unroll
+          for (int r = 0; r < NR; ++r) Chunk<W>::widen(raw[u][r], wv[r]);
+#pragma unroll
+          for (int t = 0; t < TM; ++t) {
+            if (t < m) {
+              const float4* xp = reinterpret_cast<const float4*>(xs + t * ldxs + c * N);
+              float xv[N];
+#pragma unroll
+              for (int q = 0; q < N / 4; ++q) {
+                const float4 v = xp[q];
+                xv[4 * q] = v.x;
+                xv[4 * q + 1] = v.y;
+                xv[4 * q + 2] = v.z;
+                xv[4 * q + 3] = v.w;
+              }
+#pragma unroll
+              for (int r = 0; r < NR; ++r)
+#pragma unroll
+                for (int e = 0; e < N; ++e) acc[r][t] = fmaf(wv[r][e], xv[e], acc[r][t]);
+            }
+          }
+        }
+      }
+    }
+  } else {
+    for (int c = lane; c < cols; c += 32) {
+      float wv[NR];
+#pragma unroll
+      for (int r = 0; r < NR; ++r) wv[r] = Chunk<W>::scalar(rows[r] + c);
+#pragma unroll
+      for (int t = 0; t < TM; ++t) {
+        if (t < m) {
+          const float xv = xs[t * ldxs + c];
+#pragma unroll
+          for (int r = 0; r < NR; ++r) acc[r][t] = fmaf(wv[r], xv, acc[r][t]);
+        }
+      }
+    }
+  }
+}
+
+// Butterfly sum over the warp: every lane ends with the same total (a fixed order, so deterministic).
+template <int NR, int TM>
+__device__ __forceinline__ void warp_sum(float (&acc)[NR][TM], int m) {
+#pragma unroll
+  for (int t = 0; t < TM; ++t) {
+    if (t < m) {
+#pragma unroll
+      for (int r = 0; r < NR; ++r)
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) acc[r][t] += __shfl_xor_sync(0xffffffffu, acc[r][t], off);
+    }
+  }
+}
+
+}  // namespace banyan::ops::cuda::moe_detail
