@@ -22,25 +22,20 @@ std::vector<int32_t> PromptBuilder::chat(const std::vector<ChatMessage>& message
   if (!chat_template_) throw ApiError(400, "this model has no chat template: use /v1/completions", "invalid_request_error", "messages");
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& m : messages) list.push_back({{"role", m.role}, {"content", m.content}});
-  std::vector<ChatSegment> segments;
+  RenderedChat rendered;
   try {
-    segments = chat_template_->render_segments(list, add_generation_prompt);
+    rendered = chat_template_->render_with_spans(list, add_generation_prompt);
   } catch (const Error& e) {
     throw ApiError(400, fmt::format("chat template: {}", e.what()), "invalid_request_error", "messages");
   }
-  std::vector<int32_t> ids;
-  for (const auto& seg : segments) {
-    std::vector<TokenId> part;
-    try {
-      // Content is user text: its special-token spellings stay plain text.
-      part = tokenizer_.encode(seg.text, /*add_special_tokens=*/false, /*parse_special=*/!seg.from_content);
-    } catch (const Error& e) {
-      throw ApiError(400, fmt::format("cannot tokenize the messages: {}", e.what()), "invalid_request_error",
-                     "messages");
-    }
-    ids.insert(ids.end(), part.begin(), part.end());
+  try {
+    // The prompt is tokenized whole, as transformers does; message content is user text, so special-token
+    // spellings inside it stay plain text.
+    return tokenizer_.encode_spans(rendered.text, rendered.content_spans, /*add_special_tokens=*/false);
+  } catch (const Error& e) {
+    throw ApiError(400, fmt::format("cannot tokenize the messages: {}", e.what()), "invalid_request_error",
+                   "messages");
   }
-  return ids;
 }
 
 std::vector<int32_t> PromptBuilder::text(const std::string& prompt) const {

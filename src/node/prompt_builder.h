@@ -1,6 +1,7 @@
-// Turns a parsed request into prompt token ids: chat messages through the model's chat template (message content
-// tokenized with special-token matching off, so user text can never inject control tokens), completion prompts
-// through the tokenizer (or checked token ids).
+// Turns a parsed request into prompt token ids: chat messages through the model's chat template, the rendered prompt
+// tokenized whole (ids as transformers' apply_chat_template(tokenize=True)) with special-token matching off inside
+// message content, so user text can never inject control tokens; completion prompts through the tokenizer (or
+// checked token ids).
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -68,6 +68,7 @@ AddedVocabulary::AddedVocabulary(const json& added_tokens, const Normalizer* nor
       std::string key = tok.content;
       if (normalizer) normalizer->normalize(key);
       normalized_trie_.insert(key, static_cast<int32_t>(index));
+      has_normalized_special_ = has_normalized_special_ || tok.special;
     } else {
       raw_trie_.insert(tok.content, static_cast<int32_t>(index));
     }
@@ -96,6 +97,22 @@ char32_t code_point_before(std::string_view s, size_t pos) {
   return next_code_point(s, start);
 }
 
+// Whether [begin, end) overlaps one of the sorted ranges, starting the scan at ranges[first].
+bool overlaps(const std::vector<ByteRange>& ranges, size_t& first, size_t begin, size_t end) {
+  while (first < ranges.size() && ranges[first].end <= begin) ++first;
+  return first < ranges.size() && ranges[first].begin < end;
+}
+
+// The parts of `ranges` inside [begin, end), shifted to start at `begin`.
+std::vector<ByteRange> ranges_within(const std::vector<ByteRange>& ranges, size_t begin, size_t end) {
+  std::vector<ByteRange> out;
+  for (const ByteRange& r : ranges) {
+    size_t b = std::max(r.begin, begin), e = std::min(r.end, end);
+    if (b < e) out.push_back({b - begin, e - begin});
+  }
+  return out;
+}
+
 }  // namespace
 
 void AddedVocabulary::split(const Segment& segment, bool normalized_pass, bool parse_special,
@@ -104,6 +121,11 @@ void AddedVocabulary::split(const Segment& segment, bool normalized_pass, bool p
   std::string_view text = segment.text;
   size_t emitted = 0;  // text before this offset has been output
   size_t pos = 0;
+  size_t next_plain = 0;  // first range of segment.plain_special that may still overlap a match
+  auto plain_piece = [&](size_t begin, size_t end) {
+    out.push_back({std::string(text.substr(begin, end - begin)), -1, segment.at_start && begin == 0,
+                   ranges_within(segment.plain_special, begin, end)});
+  };
   if (trie.nodes[0].children.empty()) pos = text.size();
   while (pos < text.size()) {
     if (!trie.first_byte[static_cast<unsigned char>(text[pos])]) {
@@ -119,7 +141,7 @@ void AddedVocabulary::split(const Segment& segment, bool normalized_pass, bool p
     const AddedToken& tok = tokens_[index];
     size_t start = pos;
     pos = end;  // matching resumes after this match whether or not it is used
-    if (tok.special && !parse_special) continue;
+    if (tok.special && (!parse_special || overlaps(segment.plain_special, next_plain, start, end))) continue;
     if (tok.single_word) {
       bool word_before = start > 0 && is_word_char(code_point_before(text, start));
       size_t k = end;
@@ -142,13 +164,11 @@ void AddedVocabulary::split(const Segment& segment, bool normalized_pass, bool p
       }
       pos = end;
     }
-    if (start > emitted)
-      out.push_back({std::string(text.substr(emitted, start - emitted)), -1, segment.at_start && emitted == 0});
-    out.push_back({std::string(text.substr(start, end - start)), tok.id, false});
+    if (start > emitted) plain_piece(emitted, start);
+    out.push_back({std::string(text.substr(start, end - start)), tok.id, false, {}});
     emitted = end;
   }
-  if (emitted < text.size() || text.empty())
-    out.push_back({std::string(text.substr(emitted)), -1, segment.at_start && emitted == 0});
+  if (emitted < text.size() || text.empty()) plain_piece(emitted, text.size());
 }
 
 }  // namespace banyan::tok

@@ -27,6 +27,9 @@ struct Tokenizer::Impl {
   size_t vocab_size = 0;
 
   void encode_plain(const tok::Segment& segment, std::vector<TokenId>& out) const;
+  std::vector<TokenId> encode(tok::Segment input, bool add_special_tokens, bool parse_special) const;
+  std::vector<tok::ByteRange> normalized_ranges(const std::string& raw, const std::vector<tok::ByteRange>& ranges,
+                                                const std::string& normalized) const;
 };
 
 namespace {
@@ -122,32 +125,97 @@ void Tokenizer::Impl::encode_plain(const tok::Segment& segment, std::vector<Toke
   for (const auto& p : pieces) model->encode_word(p.text, out);
 }
 
-std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special_tokens, bool parse_special) const {
-  if (!tok::is_valid_utf8(text)) fail("encode: input text is not valid UTF-8");
-  const Impl& im = *impl_;
+std::vector<TokenId> Tokenizer::Impl::encode(tok::Segment input, bool add_special_tokens, bool parse_special) const {
   std::vector<TokenId> ids;
-  ids.reserve(text.size() / 3 + 4);
+  ids.reserve(input.text.size() / 3 + 4);
   // Pass 1: added tokens that match the raw text; pass 2 (per remaining segment, after normalization):
   // added tokens that match normalized text. Segments are normalized one by one, like `tokenizers`.
   std::vector<tok::Segment> raw_segments, segments;
-  im.added.split({std::string(text), -1, true}, false, parse_special, raw_segments);
+  added.split(input, false, parse_special, raw_segments);
   for (auto& seg : raw_segments) {
     if (seg.id >= 0) {
       ids.push_back(seg.id);
       continue;
     }
-    if (im.normalizer) im.normalizer->normalize(seg.text);
+    if (normalizer) {
+      if (!seg.plain_special.empty() && added.has_normalized_special()) {
+        std::string raw = seg.text;
+        normalizer->normalize(seg.text);
+        seg.plain_special = normalized_ranges(raw, seg.plain_special, seg.text);
+      } else {
+        normalizer->normalize(seg.text);
+      }
+    }
     segments.clear();
-    im.added.split(seg, true, parse_special, segments);
+    added.split(seg, true, parse_special, segments);
     for (const auto& s : segments) {
       if (s.id >= 0)
         ids.push_back(s.id);
       else if (!s.text.empty())
-        im.encode_plain(s, ids);
+        encode_plain(s, ids);
     }
   }
-  if (add_special_tokens && im.post_processor) im.post_processor->process(ids);
+  if (add_special_tokens && post_processor) post_processor->process(ids);
   return ids;
+}
+
+// Where the ranges of `raw` lie in normalize(raw) = `normalized`, for matching normalized special tokens. A boundary
+// at raw offset b maps to the length of normalize(raw[0, b)) when that is a prefix of `normalized` (true unless
+// normalization rewrites text across the boundary, e.g. a combining mark composing with the character before it);
+// otherwise every byte is treated as content, which can only keep a special token plain, never create one. A range
+// end is extended over following whitespace because Strip drops a prefix's trailing whitespace.
+std::vector<tok::ByteRange> Tokenizer::Impl::normalized_ranges(const std::string& raw,
+                                                               const std::vector<tok::ByteRange>& ranges,
+                                                               const std::string& normalized) const {
+  auto offset_of = [&](size_t raw_offset) -> std::optional<size_t> {
+    std::string prefix = raw.substr(0, raw_offset);
+    normalizer->normalize(prefix);
+    if (normalized.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+    return prefix.size();
+  };
+  std::vector<tok::ByteRange> out;
+  for (const tok::ByteRange& r : ranges) {
+    auto begin = offset_of(r.begin), end = offset_of(r.end);
+    if (!begin || !end) return {{0, normalized.size()}};
+    size_t e = *end;
+    while (e < normalized.size()) {
+      size_t k = e;
+      if (!tok::is_whitespace(tok::next_code_point(normalized, k))) break;
+      e = k;
+    }
+    if (!out.empty() && *begin <= out.back().end)
+      out.back().end = std::max(out.back().end, e);
+    else if (*begin < e)
+      out.push_back({*begin, e});
+  }
+  return out;
+}
+
+std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special_tokens, bool parse_special) const {
+  if (!tok::is_valid_utf8(text)) fail("encode: input text is not valid UTF-8");
+  return impl_->encode({std::string(text), -1, true, {}}, add_special_tokens, parse_special);
+}
+
+std::vector<TokenId> Tokenizer::encode_spans(std::string_view text,
+                                             std::span<const std::pair<size_t, size_t>> plain_spans,
+                                             bool add_special_tokens) const {
+  if (!tok::is_valid_utf8(text)) fail("encode: input text is not valid UTF-8");
+  tok::Segment input{std::string(text), -1, true, {}};
+  size_t previous_end = 0;
+  for (size_t i = 0; i < plain_spans.size(); ++i) {
+    const auto [begin, end] = plain_spans[i];
+    if (begin > end || end > text.size() || (i > 0 && begin < previous_end))
+      fail("encode_spans: span {} [{}, {}) is not a sorted, disjoint range within the {}-byte text", i, begin, end,
+           text.size());
+    auto inside_character = [&](size_t at) {
+      return at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80;
+    };
+    if (inside_character(begin) || inside_character(end))
+      fail("encode_spans: span {} [{}, {}) cuts a UTF-8 character", i, begin, end);
+    previous_end = end;
+    if (begin < end) input.plain_special.push_back({begin, end});
+  }
+  return impl_->encode(std::move(input), add_special_tokens, /*parse_special=*/true);
 }
 
 std::string Tokenizer::decode(std::span<const TokenId> ids, bool skip_special_tokens) const {

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace banyan {
@@ -35,6 +36,13 @@ class Tokenizer {
   // Text -> ids. add_special_tokens applies the post-processor (e.g. a BOS). parse_special=false keeps the
   // text of special tokens as plain text (for untrusted message content). Throws on invalid UTF-8.
   std::vector<TokenId> encode(std::string_view text, bool add_special_tokens = false, bool parse_special = true) const;
+  // A whole chat prompt whose byte ranges `plain_spans` (sorted, disjoint, within text) came from untrusted message
+  // content: tokenized exactly like encode(text) — one normalization, pre-tokenization and BPE pass over the whole
+  // string — except that a special token whose text overlaps one of the spans is not matched, so it stays plain
+  // text (like `tokenizers`' encode_special_tokens, which also leaves non-special added tokens matched). When the
+  // content spells no special token the ids equal encode(text), i.e. transformers' apply_chat_template(tokenize=True).
+  std::vector<TokenId> encode_spans(std::string_view text, std::span<const std::pair<size_t, size_t>> plain_spans,
+                                    bool add_special_tokens = false) const;
   // Ids -> text. Ids outside the vocabulary are skipped, as `tokenizers` does.
   std::string decode(std::span<const TokenId> ids, bool skip_special_tokens = false) const;
 
