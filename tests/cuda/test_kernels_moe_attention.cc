@@ -382,6 +382,11 @@ TEST_P(CudaAttention, QwenDecodeBatchMatchesCpu) {
   check_attention_case(4, 8, 128, GetParam(), batch, true, 1234);
   check_attention_case(4, 8, 128, GetParam(), {{0, 300}, {1200, 64}, {3000, 1}}, true, 1235);
   check_attention_case(4, 16, 64, GetParam(), {{0, 40}, {2000, 1}}, true, 1236);  // 16 heads per KV head
+  check_attention_case(4, 16, 64, GetParam(), {{2000, 1}, {5, 1}}, true, 1237);  // decode, 16 per KV head
+  check_attention_case(3, 6, 48, GetParam(), {{700, 1}, {3333, 1}, {0, 1}}, true, 1238);  // group not a power of 2
+  check_attention_case(3, 6, 48, GetParam(), {{0, 50}, {3333, 1}}, false, 1239);
+  check_attention_case(1, 2, 256, GetParam(), {{4000, 1}}, true, 1240);  // head_dim 256
+  check_attention_case(1, 2, 256, GetParam(), {{0, 20}, {900, 3}}, true, 1241);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, ::testing::Values(DType::F32, DType::BF16),

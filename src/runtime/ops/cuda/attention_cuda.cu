@@ -64,6 +64,24 @@ struct KvChunk {
 #pragma unroll
     for (int i = 0; i < kWords; ++i) w[i] = make_uint4(0, 0, 0, 0);
   }
+  __device__ __forceinline__ void to_f32(float (&f)[8]) const {
+    if constexpr (sizeof(KvT) == 2) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t v = i == 0 ? w[0].x : i == 1 ? w[0].y : i == 2 ? w[0].z : w[0].w;
+        f[2 * i] = __uint_as_float(v << 16);
+        f[2 * i + 1] = __uint_as_float(v & 0xffff0000u);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        f[4 * i] = __uint_as_float(w[i].x);
+        f[4 * i + 1] = __uint_as_float(w[i].y);
+        f[4 * i + 2] = __uint_as_float(w[i].z);
+        f[4 * i + 3] = __uint_as_float(w[i].w);
+      }
+    }
+  }
   __device__ __forceinline__ void store_f32(float* dst) const {  // dst 16-byte aligned
     float4* d = reinterpret_cast<float4*>(dst);
     if constexpr (sizeof(KvT) == 2) {
@@ -231,29 +249,242 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Params p) {
   }
 }
 
-// Merges the splits of (item, token, head) in split order.
-__global__ void merge_splits_kernel(Params p) {
+// Merges the splits of (item, token, head) in split order. The split maxima and sums are staged in shared
+// memory once, so each thread's loop over splits issues independent loads.
+__global__ void __launch_bounds__(128) merge_splits_kernel(Params p) {
+  __shared__ float weight[kMaxSplits];
+  __shared__ float total;
   const int item_idx = blockIdx.z, h = blockIdx.y, t = blockIdx.x;
   const AttentionItem item = p.items[item_idx];
   if (t >= item.n_new) return;
   const int hd = p.hd, S = p.splits;
-  const float* src = p.partial + (((int64_t(item_idx) * p.max_new + t) * p.heads + h) * S) * (2 + int64_t(hd));
-  float M = -INFINITY;
-  for (int s = 0; s < S; ++s) M = fmaxf(M, src[s * (2 + hd)]);
-  float L = 0.0f;
-  for (int s = 0; s < S; ++s) {
-    const float ms = src[s * (2 + hd)];
-    if (ms != -INFINITY) L += src[s * (2 + hd) + 1] * exp2f(ms - M);
+  const int64_t stride = 2 + int64_t(hd);
+  const float* src = p.partial + ((int64_t(item_idx) * p.max_new + t) * p.heads + h) * S * stride;
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float M = -INFINITY;
+    for (int s = lane; s < S; s += 32) M = fmaxf(M, src[s * stride]);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+    for (int s = lane; s < S; s += 32) {
+      const float ms = src[s * stride];
+      weight[s] = ms == -INFINITY ? 0.0f : exp2f(ms - M);
+    }
+    __syncwarp();
+    if (lane == 0) {
+      float L = 0.0f;
+      for (int s = 0; s < S; ++s) L = fmaf(src[s * stride + 1], weight[s], L);
+      total = L;
+    }
   }
-  const float inv = 1.0f / L;
+  __syncthreads();
+  const float inv = 1.0f / total;
   float* dst = p.out + int64_t(item.row_begin + t) * p.out_stride + int64_t(h) * hd;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float o = 0.0f;
-    for (int s = 0; s < S; ++s) {
-      const float ms = src[s * (2 + hd)];
-      if (ms != -INFINITY) o = fmaf(src[s * (2 + hd) + 2 + d], exp2f(ms - M), o);
-    }
+#pragma unroll 8
+    for (int s = 0; s < S; ++s) o = fmaf(src[s * stride + 2 + d], weight[s], o);
     dst[d] = o * inv;
+  }
+}
+
+// DPL consecutive KV elements of one row (a lane's share of a V row in the decode kernel), widened to fp32.
+template <class KvT, int DPL>
+struct KvSlice {
+  static constexpr int kBytes = DPL * int(sizeof(KvT));
+  uint32_t w[kBytes / 4];
+  __device__ __forceinline__ void load(const KvT* p) {
+    if constexpr (kBytes == 4) {
+      w[0] = __ldg(reinterpret_cast<const unsigned int*>(p));
+    } else if constexpr (kBytes == 8) {
+      const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+      w[0] = v.x;
+      w[1] = v.y;
+    } else {
+#pragma unroll
+      for (int i = 0; i < kBytes / 16; ++i) {
+        const uint4 v = __ldg(reinterpret_cast<const uint4*>(p) + i);
+        w[4 * i] = v.x;
+        w[4 * i + 1] = v.y;
+        w[4 * i + 2] = v.z;
+        w[4 * i + 3] = v.w;
+      }
+    }
+  }
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < kBytes / 4; ++i) w[i] = 0;
+  }
+  __device__ __forceinline__ float at(int i) const {  // i compile-time after unrolling
+    if constexpr (sizeof(KvT) == 2) return __uint_as_float(i % 2 == 0 ? w[i / 2] << 16 : w[i / 2] & 0xffff0000u);
+    else return __uint_as_float(w[i]);
+  }
+};
+
+// Decode (one new token per item): CTA = (item, KV head, split). Each warp takes 32-key blocks in turn and keeps
+// its own online softmax for all G query heads of the KV head: lane j scores key j against every head (K read
+// once, straight into registers; q broadcast from shared memory), then lanes own DPL output dims and sweep the
+// block's V rows. The 8 warps' states merge in warp order at the end (deterministic).
+template <class KvT, int G, int DPL>
+__global__ void __launch_bounds__(kThreads, 2) decode_kernel(Params p) {
+  extern __shared__ float4 smem_dec[];
+  const int hd = p.hd;
+  float* qs = reinterpret_cast<float*>(smem_dec);  // [G][hd]
+  float* ps = qs + G * hd;                         // [warp][G][32] probabilities of the warp's block
+  float* red = ps + kWarps * G * 32;               // [warp][G][2 + hd] per-warp (max, sum, acc)
+  const int item_idx = blockIdx.z, kvh = blockIdx.y, split = blockIdx.x;
+  const AttentionItem item = p.items[item_idx];
+  if (item.n_new <= 0) return;
+  const int Gr = p.group;
+  const int key_end = item.start + 1;
+  int k_lo = 0, k_hi = key_end;
+  if (p.partial) {
+    k_lo = split * p.split_len;
+    k_hi = min(k_lo + p.split_len, key_end);
+  }
+  for (int i = threadIdx.x; i < G * hd; i += kThreads) {
+    const int g = i / hd, d = i % hd;
+    qs[i] = g < Gr ? p.q[int64_t(item.row_begin) * p.q_stride + int64_t(kvh * Gr + g) * hd + d] * p.scale_log2
+                   : 0.0f;
+  }
+  __syncthreads();
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t head_bytes = int64_t(kvh) * hd * int64_t(sizeof(KvT));
+  const int chunks = hd / 8;
+  float m[G], l[G], acc[G][DPL];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int d = 0; d < DPL; ++d) acc[g][d] = 0.0f;
+  }
+  float* my_ps = ps + warp * G * 32;
+  const bool lane_has_dims = lane * DPL < hd;
+
+  for (int kb = k_lo + warp * 32; kb < k_hi; kb += kWarps * 32) {
+    const int j = kb + lane;
+    const bool valid = j < k_hi;
+    const KvT* krow = nullptr;
+    const KvT* vrow = nullptr;
+    if (valid) {
+      const uint8_t* page = item.pages[j / p.page_tokens];
+      const int64_t off = int64_t(j % p.page_tokens) * p.row_bytes + head_bytes;
+      krow = reinterpret_cast<const KvT*>(page + p.k_base + off);
+      vrow = reinterpret_cast<const KvT*>(page + p.v_base + off);
+    }
+    float s[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) s[g] = 0.0f;
+    for (int c0 = 0; c0 < chunks; c0 += 4) {
+      KvChunk<KvT> kc[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        if (valid && c0 + u < chunks) kc[u].load(krow + (c0 + u) * 8);
+        else kc[u].zero();
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        if (c0 + u < chunks) {
+          float kf[8];
+          kc[u].to_f32(kf);
+#pragma unroll
+          for (int g = 0; g < G; ++g) {
+            const float4* qv = reinterpret_cast<const float4*>(qs + g * hd + (c0 + u) * 8);
+            const float4 a = qv[0], b = qv[1];
+            s[g] = fmaf(a.x, kf[0], s[g]);
+            s[g] = fmaf(a.y, kf[1], s[g]);
+            s[g] = fmaf(a.z, kf[2], s[g]);
+            s[g] = fmaf(a.w, kf[3], s[g]);
+            s[g] = fmaf(b.x, kf[4], s[g]);
+            s[g] = fmaf(b.y, kf[5], s[g]);
+            s[g] = fmaf(b.z, kf[6], s[g]);
+            s[g] = fmaf(b.w, kf[7], s[g]);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const float sg = valid ? s[g] : -INFINITY;
+      float bmax = sg;
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) bmax = fmaxf(bmax, __shfl_xor_sync(0xffffffffu, bmax, off));
+      const float m_new = fmaxf(m[g], bmax);  // finite: key kb is valid
+      const float corr = exp2f(m[g] - m_new);
+      const float pg = exp2f(sg - m_new);
+      float psum = pg;
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) psum += __shfl_xor_sync(0xffffffffu, psum, off);
+      l[g] = l[g] * corr + psum;
+      m[g] = m_new;
+#pragma unroll
+      for (int d = 0; d < DPL; ++d) acc[g][d] *= corr;
+      my_ps[g * 32 + lane] = pg;
+    }
+    __syncwarp();
+    const int nk = min(32, k_hi - kb);
+    for (int jj0 = 0; jj0 < nk; jj0 += 4) {
+      KvSlice<KvT, DPL> v[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const KvT* vr = reinterpret_cast<const KvT*>(
+            __shfl_sync(0xffffffffu, reinterpret_cast<unsigned long long>(vrow), jj0 + u));
+        if (jj0 + u < nk && lane_has_dims) v[u].load(vr + lane * DPL);
+        else v[u].zero();
+      }
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const float4 p4 = *reinterpret_cast<const float4*>(my_ps + g * 32 + jj0);
+        const float pw[4] = {p4.x, p4.y, p4.z, p4.w};
+#pragma unroll
+        for (int u = 0; u < 4; ++u)
+#pragma unroll
+          for (int d = 0; d < DPL; ++d) acc[g][d] = fmaf(pw[u], v[u].at(d), acc[g][d]);
+      }
+    }
+    __syncwarp();  // my_ps is rewritten by the next block
+  }
+
+  float* my_red = red + warp * G * (2 + hd);
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    if (lane == 0) {
+      my_red[g * (2 + hd)] = m[g];
+      my_red[g * (2 + hd) + 1] = l[g];
+    }
+    if (lane_has_dims) {
+#pragma unroll
+      for (int d = 0; d < DPL; ++d) my_red[g * (2 + hd) + 2 + lane * DPL + d] = acc[g][d];
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < Gr * hd; i += kThreads) {
+    const int g = i / hd, d = i % hd;
+    float M = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, red[(w * G + g) * (2 + hd)]);
+    float L = 0.0f, O = 0.0f;
+    if (M != -INFINITY) {
+      for (int w = 0; w < kWarps; ++w) {
+        const float* r = red + (w * G + g) * (2 + hd);
+        if (r[0] == -INFINITY) continue;
+        const float f = exp2f(r[0] - M);
+        L = fmaf(r[1], f, L);
+        O = fmaf(r[2 + d], f, O);
+      }
+    }
+    const int h = kvh * Gr + g;
+    if (p.partial) {
+      float* dst = p.partial + ((int64_t(item_idx) * p.max_new * p.heads + h) * p.splits + split) * (2 + int64_t(hd));
+      if (d == 0) {
+        dst[0] = M;
+        dst[1] = L;
+      }
+      dst[2 + d] = O;
+    } else {
+      p.out[int64_t(item.row_begin) * p.out_stride + int64_t(h) * hd + d] = O / L;
+    }
   }
 }
 
@@ -280,8 +511,13 @@ int sm_count() {
 
 struct Plan {
   int group, dpl, rpw, qb_tokens, qblocks, splits, split_len;
+  bool decode;  // one new token per item: decode_kernel with `heads` (G rounded up to a power of two) rows
+  int heads;
   size_t smem;
 };
+
+constexpr int kDecodeMaxGroup = 16;
+constexpr int kDecodeMinSplit = kWarps * 32;  // a split gives each warp at least one 32-key block
 
 Plan make_plan(const AttentionShape& shape, int num_items, int max_new, int max_len, bool may_split) {
   Plan pl{};
@@ -298,6 +534,24 @@ Plan make_plan(const AttentionShape& shape, int num_items, int max_new, int max_
   pl.qblocks = (max_new + pl.qb_tokens - 1) / pl.qb_tokens;
   pl.splits = 1;
   pl.split_len = max_len;
+  pl.decode = max_new == 1 && pl.group <= kDecodeMaxGroup;
+  if (pl.decode) {
+    pl.heads = 1;
+    while (pl.heads < pl.group) pl.heads *= 2;
+    pl.smem = size_t(pl.heads * hd + kWarps * pl.heads * 32 + kWarps * pl.heads * (2 + hd)) * sizeof(float);
+    if (may_split && max_len > kDecodeMinSplit) {
+      const int64_t base = shape.num_kv_heads * int64_t(num_items);
+      const int64_t target = 3 * int64_t(sm_count());
+      if (base < target) {
+        const int64_t s = std::min<int64_t>(
+            {(target + base - 1) / base, kMaxSplits, (max_len + kDecodeMinSplit - 1) / kDecodeMinSplit});
+        const int64_t blocks = (max_len + 31) / 32;
+        pl.split_len = int((blocks + s - 1) / s * 32);
+        pl.splits = int((max_len + pl.split_len - 1) / pl.split_len);
+      }
+    }
+    return pl;
+  }
   if (may_split && max_len > 2 * kKeyTile) {
     const int sms = sm_count();
     const int64_t base = int64_t(pl.qblocks) * shape.num_kv_heads * num_items;
@@ -338,8 +592,35 @@ void launch_rpw(const Params& p, const Plan& pl, int kvh, int items, cudaStream_
   }
 }
 
+template <class KvT, int G, int DPL>
+void launch_decode(const Params& p, const Plan& pl, int num_kv_heads, int num_items, cudaStream_t stream) {
+  allow_smem<decode_kernel<KvT, G, DPL>>(pl.smem);
+  decode_kernel<KvT, G, DPL><<<dim3(unsigned(pl.splits), unsigned(num_kv_heads), unsigned(num_items)), kThreads,
+                               pl.smem, stream>>>(p);
+  check_cuda(cudaGetLastError(), "attention decode launch");
+}
+
+template <class KvT, int DPL>
+void launch_decode_heads(const Params& p, const Plan& pl, int kvh, int items, cudaStream_t stream) {
+  switch (pl.heads) {
+    case 1: launch_decode<KvT, 1, DPL>(p, pl, kvh, items, stream); break;
+    case 2: launch_decode<KvT, 2, DPL>(p, pl, kvh, items, stream); break;
+    case 4: launch_decode<KvT, 4, DPL>(p, pl, kvh, items, stream); break;
+    case 8: launch_decode<KvT, 8, DPL>(p, pl, kvh, items, stream); break;
+    default: launch_decode<KvT, 16, DPL>(p, pl, kvh, items, stream); break;
+  }
+}
+
 template <class KvT>
 void launch_dpl(const Params& p, const Plan& pl, int kvh, int items, cudaStream_t stream) {
+  if (pl.decode) {
+    switch (pl.dpl) {
+      case 2: launch_decode_heads<KvT, 2>(p, pl, kvh, items, stream); break;
+      case 4: launch_decode_heads<KvT, 4>(p, pl, kvh, items, stream); break;
+      default: launch_decode_heads<KvT, 8>(p, pl, kvh, items, stream); break;
+    }
+    return;
+  }
   switch (pl.dpl) {
     case 2: launch_rpw<KvT, 2>(p, pl, kvh, items, stream); break;
     case 4: launch_rpw<KvT, 4>(p, pl, kvh, items, stream); break;

@@ -138,7 +138,7 @@ __global__ void group_by_expert_kernel(const int32_t* ids, int na, int E, int tm
 
 // CTA (row block, tile): h[pos, i] = silu(gate_i · x) · (up_i · x) for the tile's positions. Without a tile list,
 // tile = assignment (position = assignment, one token).
-template <class W, int TM, bool VEC>
+template <class W, int TM, int P, bool VEC>
 __global__ void __launch_bounds__(kThreads) gate_up_kernel(ExpertStack<W> w, const float* x, int64_t ldx,
                                                            const int32_t* ids, int k, const int32_t* order,
                                                            const int4* tiles, const int* num_tiles, float* h) {
@@ -165,28 +165,39 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(ExpertStack<W> w, con
   }
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int i = blockIdx.x * kWarps + warp;
-  if (i >= I) return;
+  const int i0 = (blockIdx.x * kWarps + warp) * P;  // this warp's P (gate, up) row pairs
+  if (i0 >= I) return;
   const W* base = w.gate_up + int64_t(e) * 2 * I * H;
-  const W* const rows[2] = {base + int64_t(i) * H, base + int64_t(I + i) * H};
-  float acc[2][TM] = {};
-  warp_rows_dot<W, 2, TM, VEC>(rows, xs, H, H, m, acc);
-  warp_sum<2, TM>(acc, m);
+  const W* rows[2 * P];
 #pragma unroll
-  for (int t = 0; t < TM; ++t) {
-    if (t < m && lane == t) {
-      const float g = acc[0][t], u = acc[1][t];
-      h[int64_t(begin + t) * I + i] = g / (1.0f + expf(-g)) * u;
+  for (int q = 0; q < P; ++q) {
+    const int i = min(i0 + q, I - 1);  // past the end: a valid row whose result is dropped
+    rows[2 * q] = base + int64_t(i) * H;
+    rows[2 * q + 1] = base + int64_t(I + i) * H;
+  }
+  float acc[2 * P][TM] = {};
+  warp_rows_dot<W, 2 * P, TM, VEC, (P == 1 ? 4 : 2)>(rows, xs, H, H, m, acc);
+  warp_sum<2 * P, TM>(acc, m);
+#pragma unroll
+  for (int q = 0; q < P; ++q) {
+#pragma unroll
+    for (int t = 0; t < TM; ++t) {
+      if (t < m && lane == t * P + q && i0 + q < I) {
+        const float g = acc[2 * q][t], u = acc[2 * q + 1][t];
+        h[int64_t(begin + t) * I + i0 + q] = g / (1.0f + expf(-g)) * u;
+      }
     }
   }
 }
 
 // ---- down ----
 
-// Per assignment, fused with the combine: CTA (row block, token t) stages h of the token's k assignments and
-// each warp sums, for its kDownRows rows, weight_j · (down_{e_j} row · h_j) in slot order j.
+// Per assignment, fused with the combine: CTA (row block, token t) stages h of the token's k assignments; each
+// warp owns one output row o and reads row o of all k experts' down matrices at once (8 slots per pass, so many
+// loads are in flight), then sums weight_j · dot_j in slot order j.
+constexpr int kSlotsPerPass = 8;
 template <class W, bool VEC>
-__global__ void __launch_bounds__(kThreads) down_combine_kernel(ExpertStack<W> w, const float* h,
+__global__ void __launch_bounds__(kThreads, 2) down_combine_kernel(ExpertStack<W> w, const float* h,
                                                                 const int32_t* ids, const float* weights, int k,
                                                                 float* out, int64_t ldo) {
   extern __shared__ float4 smem_dc[];
@@ -197,25 +208,27 @@ __global__ void __launch_bounds__(kThreads) down_combine_kernel(ExpertStack<W> w
   for (int c = threadIdx.x; c < k * I; c += kThreads) hs[c] = hsrc[c];
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int o0 = (blockIdx.x * kWarps + warp) * kDownRows;
-  if (o0 >= H) return;
-  float total[kDownRows] = {};
-  for (int j = 0; j < k; ++j) {
-    const int e = ids[t * k + j];
-    const W* base = w.down + int64_t(e) * H * I;
-    const W* rows[kDownRows];
+  const int o = blockIdx.x * kWarps + warp;
+  if (o >= H) return;
+  float total = 0.0f;
+  for (int j0 = 0; j0 < k; j0 += kSlotsPerPass) {
+    const int nr = min(kSlotsPerPass, k - j0);
+    const W* rows[kSlotsPerPass];
 #pragma unroll
-    for (int r = 0; r < kDownRows; ++r) rows[r] = base + int64_t(min(o0 + r, H - 1)) * I;
-    float acc[kDownRows][1] = {};
-    warp_rows_dot<W, kDownRows, 1, VEC>(rows, hs + j * I, I, I, 1, acc);
-    warp_sum<kDownRows, 1>(acc, 1);
-    const float wj = weights[t * k + j];
+    for (int r = 0; r < kSlotsPerPass; ++r)
+      rows[r] = w.down + (int64_t(ids[t * k + j0 + min(r, nr - 1)]) * H + o) * I;
+    float acc[kSlotsPerPass] = {};
+    warp_slots_dot<W, kSlotsPerPass, VEC>(rows, hs + j0 * I, I, I, nr, acc);
 #pragma unroll
-    for (int r = 0; r < kDownRows; ++r) total[r] = fmaf(wj, acc[r][0], total[r]);
+    for (int r = 0; r < kSlotsPerPass; ++r) {
+      if (r < nr) {
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+        total = fmaf(weights[t * k + j0 + r], acc[r], total);
+      }
+    }
   }
-#pragma unroll
-  for (int r = 0; r < kDownRows; ++r)
-    if (lane == r && o0 + r < H) out[int64_t(t) * ldo + o0 + r] = total[r];
+  if (lane == 0) out[int64_t(t) * ldo + o] = total;
 }
 
 // Grouped: CTA (row block, tile) writes expert_out[assignment, o] = down_e row o · h[pos] for the tile.
@@ -269,15 +282,15 @@ void run_per_assignment(const ExpertStack<W>& w, const float* x, int64_t n, int6
                         const float* weights, int k, float* out, int64_t ldo, float* h, cudaStream_t stream) {
   const int64_t na = n * k;
   const size_t xs_bytes = size_t(w.hidden) * sizeof(float);
-  allow_smem<gate_up_kernel<W, 1, VEC>>(xs_bytes);
-  gate_up_kernel<W, 1, VEC><<<dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(na)), kThreads, xs_bytes,
-                              stream>>>(w, x, ldx, ids, k, nullptr, nullptr, nullptr, h);
+  constexpr int P = 2;  // row pairs per warp: all CTAs of a decode step fit in one wave
+  allow_smem<gate_up_kernel<W, 1, P, VEC>>(xs_bytes);
+  gate_up_kernel<W, 1, P, VEC><<<dim3(unsigned((w.inter + kWarps * P - 1) / (kWarps * P)), unsigned(na)), kThreads,
+                                 xs_bytes, stream>>>(w, x, ldx, ids, k, nullptr, nullptr, nullptr, h);
   check_cuda(cudaGetLastError(), "gate_up launch");
   const size_t hs_bytes = size_t(k) * size_t(w.inter) * sizeof(float);
   allow_smem<down_combine_kernel<W, VEC>>(hs_bytes);
-  const int64_t rows_per_cta = int64_t(kWarps) * kDownRows;
-  down_combine_kernel<W, VEC><<<dim3(unsigned((w.hidden + rows_per_cta - 1) / rows_per_cta), unsigned(n)), kThreads,
-                                hs_bytes, stream>>>(w, h, ids, weights, k, out, ldo);
+  down_combine_kernel<W, VEC><<<dim3(unsigned((w.hidden + kWarps - 1) / kWarps), unsigned(n)), kThreads, hs_bytes,
+                                stream>>>(w, h, ids, weights, k, out, ldo);
   check_cuda(cudaGetLastError(), "down launch");
 }
 
@@ -301,8 +314,8 @@ void run_grouped(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
   check_cuda(cudaGetLastError(), "group launch");
 
   const size_t xs_bytes = size_t(TM) * size_t(w.hidden) * sizeof(float);
-  allow_smem<gate_up_kernel<W, TM, VEC>>(xs_bytes);
-  gate_up_kernel<W, TM, VEC><<<dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(max_tiles)), kThreads,
+  allow_smem<gate_up_kernel<W, TM, 1, VEC>>(xs_bytes);
+  gate_up_kernel<W, TM, 1, VEC><<<dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(max_tiles)), kThreads,
                                xs_bytes, stream>>>(w, x, ldx, ids, k, order, tiles, num_tiles, h);
   check_cuda(cudaGetLastError(), "gate_up launch");
 

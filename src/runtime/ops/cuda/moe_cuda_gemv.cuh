@@ -48,13 +48,13 @@ struct Chunk<float> {
 
 // acc[r][t] += this lane's share of rows[r] · xs[t] (t < m; xs rows ldxs floats apart in shared memory).
 // VEC: cols is a multiple of the chunk and rows are 16-byte aligned; lanes take consecutive 16-byte chunks.
-template <class W, int NR, int TM, bool VEC>
+// U: chunks per lane and row loaded before any is used (loads in flight).
+template <class W, int NR, int TM, bool VEC, int U = (NR >= 4 ? 2 : 4)>
 __device__ __forceinline__ void warp_rows_dot(const W* const (&rows)[NR], const float* xs, int ldxs, int cols, int m,
                                               float (&acc)[NR][TM]) {
   const int lane = threadIdx.x & 31;
   if constexpr (VEC) {
     constexpr int N = Chunk<W>::N;
-    constexpr int U = NR >= 4 ? 2 : 4;  // chunks per lane in flight per row
     const int nchunks = cols / N;
     for (int c0 = lane; c0 < nchunks; c0 += 32 * U) {
       uint4 raw[U][NR];
@@ -108,6 +108,57 @@ __device__ __forceinline__ void warp_rows_dot(const W* const (&rows)[NR], const 
           for (int r = 0; r < NR; ++r) acc[r][t] = fmaf(wv[r], xv, acc[r][t]);
         }
       }
+    }
+  }
+}
+
+// acc[r] += this lane's share of rows[r] · xs[r·ldxs ...] for r < nr: every row has its own vector (the k slots
+// of one token: different experts' rows, each with its own hidden state).
+template <class W, int NR, bool VEC>
+__device__ __forceinline__ void warp_slots_dot(const W* const (&rows)[NR], const float* xs, int ldxs, int cols,
+                                               int nr, float (&acc)[NR]) {
+  const int lane = threadIdx.x & 31;
+  if constexpr (VEC) {
+    constexpr int N = Chunk<W>::N;
+    constexpr int U = 2;
+    const int nchunks = cols / N;
+    for (int c0 = lane; c0 < nchunks; c0 += 32 * U) {
+      uint4 raw[U][NR];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * 32;
+#pragma unroll
+        for (int r = 0; r < NR; ++r)
+          if (c < nchunks && r < nr) raw[u][r] = load_stream(rows[r] + int64_t(c) * N);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * 32;
+        if (c < nchunks) {
+#pragma unroll
+          for (int r = 0; r < NR; ++r) {
+            if (r < nr) {
+              float wv[N];
+              Chunk<W>::widen(raw[u][r], wv);
+              const float4* xp = reinterpret_cast<const float4*>(xs + r * ldxs + c * N);
+#pragma unroll
+              for (int q = 0; q < N / 4; ++q) {
+                const float4 v = xp[q];
+                acc[r] = fmaf(wv[4 * q], v.x, acc[r]);
+                acc[r] = fmaf(wv[4 * q + 1], v.y, acc[r]);
+                acc[r] = fmaf(wv[4 * q + 2], v.z, acc[r]);
+                acc[r] = fmaf(wv[4 * q + 3], v.w, acc[r]);
+              }
+            }
+          }
+        }
+      }
+    }
+  } else {
+    for (int c = lane; c < cols; c += 32) {
+#pragma unroll
+      for (int r = 0; r < NR; ++r)
+        if (r < nr) acc[r] = fmaf(Chunk<W>::scalar(rows[r] + c), xs[r * ldxs + c], acc[r]);
     }
   }
 }
