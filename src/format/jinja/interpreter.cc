@@ -103,18 +103,19 @@ Value Interpreter::get_item(const Value& object, const Value& key) {
     if (const Value* v = object.dict_data().find(key)) return *v;
   } else if (object.is_list() && (key.is_int() || key.is_bool())) {
     if (auto i = normalize_index(key.as_int(), object.items().size())) return object.items()[*i];
-    return Value::undefined(fmt::format("'{} object' has no element {}", object.type_name(), key.as_int()));
   } else if (object.is_string() && (key.is_int() || key.is_bool())) {
     const std::vector<size_t> offsets = code_point_offsets(object.str());
     if (auto i = normalize_index(key.as_int(), offsets.size() - 1)) {
       return Value::string(object.tagged().substr(offsets[*i], offsets[*i + 1] - offsets[*i]));
     }
-    return Value::undefined(fmt::format("'str object' has no element {}", key.as_int()));
   }
   if (key.is_string() && !(object.is_dict() && object.dict_data().is_namespace)) {
     if (auto method = bound_method(object, key.str())) return *method;
   }
-  return Value::undefined(fmt::format("'{} object' has no attribute {}", object.type_name(), to_repr(key)));
+  // jinja2's wording: a string key was looked up as an attribute too, any other key only as an element.
+  if (key.is_string())
+    return Value::undefined(fmt::format("'{} object' has no attribute {}", object.type_name(), to_repr(key)));
+  return Value::undefined(fmt::format("{} object has no element {}", object.type_name(), to_repr(key)));
 }
 
 // ---- operators ----
