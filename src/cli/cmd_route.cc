@@ -12,7 +12,7 @@ namespace {
 
 struct RouteArgs {
   route::RouterOptions o;
-  std::string cluster, placement = "auto";
+  std::string cluster, placement = "auto", fallback = "least-loaded";
   std::vector<std::string> node_urls;
   int session_ttl_s = 1800, score_timeout_ms = 3000, health_interval_ms = 400, health_timeout_ms = 800,
       upstream_timeout_s = 15;
@@ -38,6 +38,10 @@ int run_route(RouteArgs a) {
   auto policy = route::parse_policy(a.placement);
   BANYAN_CHECK(policy, "unknown --placement '{}' (hash, least-loaded, probe, likelihood, auto)", a.placement);
   a.o.policy = *policy;
+  auto fallback = route::parse_policy(a.fallback);
+  BANYAN_CHECK(fallback == route::Policy::Hash || fallback == route::Policy::LeastLoaded,
+               "--fallback-placement must be hash or least-loaded, not '{}'", a.fallback);
+  a.o.fallback = *fallback;
   BANYAN_CHECK(a.cluster.empty() != a.node_urls.empty(), "give exactly one of --cluster FILE or --node URL...");
   if (!a.cluster.empty()) {
     auto c = route::read_cluster_config(a.cluster);
@@ -76,10 +80,16 @@ RegisterCommand reg{{"route", "front-door router: place sessions on nodes, pin, 
                        auto a = std::make_shared<RouteArgs>();
                        sub.add_option("--port", a->o.port, "TCP port (0: any free port)")->default_val(8000);
                        sub.add_option("--host", a->o.host, "address to listen on")->default_val("127.0.0.1");
-                       sub.add_option("--cluster", a->cluster, "cluster.json: {\"nodes\": [{name, url}], \"plan\"}");
+                       sub.add_option("--cluster", a->cluster,
+                                      "cluster.json: {\"nodes\": [{name, url, kind?}], \"plan\"}; kind \"openai\": a "
+                                      "backend without banyan's endpoints (llama-server)");
                        sub.add_option("--node", a->node_urls, "node URL (http://host:port) or NAME=URL; repeatable");
                        sub.add_option("--placement", a->placement, "hash | least-loaded | probe | likelihood | auto")
                            ->default_val("auto");
+                       sub.add_option("--fallback-placement", a->fallback,
+                                      "hash | least-loaded: used instead of a score-based policy while a plain "
+                                      "OpenAI backend (no /v1/banyan/score, e.g. llama-server) is among the nodes")
+                           ->default_val("least-loaded");
                        sub.add_option("--api-key", a->o.api_key, "require 'Authorization: Bearer KEY' from clients");
                        sub.add_option("--session-ttl", a->session_ttl_s, "forget a session after S idle seconds")
                            ->default_val(1800)->check(CLI::Range(1, 365 * 86400));

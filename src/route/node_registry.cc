@@ -46,6 +46,13 @@ ClusterConfig read_cluster_config(const std::string& path) {
       BANYAN_CHECK(n["api_key"].is_string(), "route: {}: nodes[{}].api_key must be a string", path, i);
       a.api_key = n["api_key"].get<std::string>();
     }
+    if (n.contains("kind")) {
+      const std::string kind = n["kind"].is_string() ? n["kind"].get<std::string>() : "";
+      if (kind == "openai") a.declared_kind = NodeKind::Plain;
+      else if (kind == "banyan") a.declared_kind = NodeKind::Banyan;
+      else BANYAN_CHECK(kind == "auto", "route: {}: nodes[{}].kind must be \"openai\", \"banyan\" or \"auto\"",
+                        path, i);
+    }
     for (const auto& prev : c.nodes)
       BANYAN_CHECK(prev.name != a.name, "route: {}: node name '{}' appears twice", path, a.name);
     c.nodes.push_back(std::move(a));
@@ -74,8 +81,10 @@ NodeRegistry::NodeRegistry(std::vector<NodeAddress> nodes) {
       BANYAN_CHECK(n.view.address.name != a.name, "route: node name '{}' given twice", a.name);
     Node n;
     n.view.endpoint = parse_http_url(a.url);
-    n.view.address = std::move(a);
     n.view.status = "unknown";
+    n.view.kind = a.declared_kind;
+    if (a.declared_kind == NodeKind::Plain) n.view.kind_reason = "declared \"kind\": \"openai\"";
+    n.view.address = std::move(a);
     nodes_.push_back(std::move(n));
   }
 }
@@ -138,10 +147,12 @@ void NodeRegistry::check_one(size_t index, std::chrono::milliseconds timeout) {
     std::lock_guard lock(mu_);
     v = nodes_[index].view;
   }
+  const NodeKind declared = v.address.declared_kind;
   auto cli = make_client(v, timeout);
   std::string status = "ok", error;
   bool healthy = false;
   NodeKind kind = v.kind;
+  std::string kind_reason = v.kind_reason;
   std::string model_id = v.model_id;
   int64_t active = v.load_active, queued = v.load_queued;
 
@@ -160,18 +171,24 @@ void NodeRegistry::check_one(size_t index, std::chrono::milliseconds timeout) {
     status = res->status == 503 ? "loading" : "down";
     error = fmt::format("/health answered {}", res->status);
   }
-  if (healthy) {
+  if (healthy && declared != NodeKind::Plain) {
+    // Plain OpenAI backends (llama-server, vLLM, ...) answer 404 (or 405) to banyan's own endpoints.
     auto info = cli->Get("/v1/banyan/node");
     if (info && info->status == 200) {
       kind = NodeKind::Banyan;
+      kind_reason.clear();
       auto j = json::parse(info->body, nullptr, false);
       if (j.is_object() && j.contains("load") && j["load"].is_object()) {
         active = j["load"].value("active", int64_t(0));
         queued = j["load"].value("queued", int64_t(0));
       }
-    } else if (info && info->status == 404) {
+    } else if (info && (info->status == 404 || info->status == 405) && declared != NodeKind::Banyan) {
       kind = NodeKind::Plain;
+      kind_reason = fmt::format("GET /v1/banyan/node answered {}", info->status);
     }
+    if (declared == NodeKind::Banyan) kind = NodeKind::Banyan;
+  }
+  if (healthy) {
     if (model_id.empty() || !v.healthy) {
       auto m = cli->Get("/v1/models");
       if (m && m->status == 200) {
@@ -187,15 +204,28 @@ void NodeRegistry::check_one(size_t index, std::chrono::milliseconds timeout) {
   Node& n = nodes_[index];
   n.last_check = std::chrono::steady_clock::now();
   if (healthy) {
+    if (!n.view.healthy && n.view.status != "unknown") n.cannot_score = false;  // back up: maybe other software
+    if (n.cannot_score) {
+      kind = NodeKind::Plain;
+      kind_reason = n.view.kind_reason;
+    }
     if (!n.view.healthy) {
       if (n.view.status != "unknown") ++n.view.rejoins;
-      spdlog::info("route: node {} ({}) is healthy ({} backend, model '{}')", n.view.address.name,
-                   n.view.address.url, node_kind_name(kind), model_id);
+      spdlog::info("route: node {} ({}) is healthy ({} backend{}, model '{}')", n.view.address.name,
+                   n.view.address.url, node_kind_name(kind),
+                   kind == NodeKind::Plain ? fmt::format(": {}; placement falls back to {}", kind_reason,
+                                                         "hash/least-loaded for the cluster")
+                                           : "",
+                   model_id);
+    } else if (kind != n.view.kind) {
+      spdlog::info("route: node {} is now a {} backend{}", n.view.address.name, node_kind_name(kind),
+                   kind == NodeKind::Plain ? " (" + kind_reason + ")" : "");
     }
     n.view.healthy = true;
     n.view.status = "ok";
     n.view.last_error.clear();
     n.view.kind = kind;
+    n.view.kind_reason = kind == NodeKind::Plain ? kind_reason : "";
     n.view.model_id = model_id;
     n.view.load_active = active;
     n.view.load_queued = queued;
@@ -244,6 +274,18 @@ bool NodeRegistry::healthy(const std::string& name) const {
   std::lock_guard lock(mu_);
   const Node* n = get(name);
   return n && n->view.healthy;
+}
+
+void NodeRegistry::mark_cannot_score(const std::string& name, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  Node* n = get(name);
+  if (!n || n->cannot_score) return;
+  n->cannot_score = true;
+  n->view.kind = NodeKind::Plain;
+  n->view.kind_reason = reason;
+  spdlog::warn("route: node {} cannot score ({}): it is served as a plain OpenAI backend and placement falls back "
+               "to hash/least-loaded for the cluster",
+               name, reason);
 }
 
 void NodeRegistry::begin_request(const std::string& name) {

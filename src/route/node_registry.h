@@ -16,10 +16,16 @@
 
 namespace banyan::route {
 
+enum class NodeKind { Unknown, Banyan, Plain };
+const char* node_kind_name(NodeKind k);  // "unknown" | "banyan" | "openai"
+
 struct NodeAddress {
   std::string name;
   std::string url;      // http://host:port
   std::string api_key;  // sent as Bearer to the node (empty: none)
+  // Unknown: detected (a node answering GET /v1/banyan/node is a banyan node, 404/405 makes it a plain OpenAI
+  // backend). Plain: declared ("kind": "openai" in cluster.json); the router never asks it for banyan endpoints.
+  NodeKind declared_kind = NodeKind::Unknown;
 };
 
 struct HostPort {
@@ -29,7 +35,8 @@ struct HostPort {
 // Parses http://host[:port][/]; throws banyan::Error naming the URL otherwise (https is not supported).
 HostPort parse_http_url(const std::string& url);
 
-// Reads cluster.json: {"nodes": [{"name", "url", "api_key"?}], "plan": "path"?}. Relative plan paths are resolved
+// Reads cluster.json: {"nodes": [{"name", "url", "api_key"?, "kind"?}], "plan": "path"?}; "kind" is "openai" (an
+// OpenAI-compatible backend without /v1/banyan/score, e.g. llama-server), "banyan" or "auto" (the default: detected). Relative plan paths are resolved
 // against the file's directory. Errors name the file and the offending entry.
 struct ClusterConfig {
   std::vector<NodeAddress> nodes;
@@ -37,15 +44,13 @@ struct ClusterConfig {
 };
 ClusterConfig read_cluster_config(const std::string& path);
 
-enum class NodeKind { Unknown, Banyan, Plain };
-const char* node_kind_name(NodeKind k);
-
 // A snapshot of one node, for placement, status and metrics.
 struct NodeView {
   NodeAddress address;
   HostPort endpoint;
   bool healthy = false;
   NodeKind kind = NodeKind::Unknown;
+  std::string kind_reason;     // why the node counts as a plain OpenAI backend (declared, or what it answered)
   std::string model_id;        // what the node's /v1/models lists first
   std::string status;          // "ok" | "loading" | "down" | "unknown"
   std::string last_error;
@@ -77,6 +82,10 @@ class NodeRegistry {
   uint64_t epoch(const std::string& name) const;
   bool healthy(const std::string& name) const;
 
+  // A node that answered 404/405 to /v1/banyan/score cannot score: it is a plain OpenAI backend from now on (until
+  // it goes down and comes back, possibly as different software).
+  void mark_cannot_score(const std::string& name, const std::string& reason);
+
   void begin_request(const std::string& name);
   void end_request(const std::string& name, uint64_t sent, uint64_t received, bool failed);
   void add_bytes(const std::string& name, uint64_t sent, uint64_t received);
@@ -85,6 +94,7 @@ class NodeRegistry {
   struct Node {
     NodeView view;
     std::chrono::steady_clock::time_point last_check{};
+    bool cannot_score = false;
   };
   Node* get(const std::string& name);
   const Node* get(const std::string& name) const;

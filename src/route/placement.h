@@ -31,6 +31,7 @@ struct Candidate {
   std::optional<double> probe_mass;      // null when the node cannot probe (no full router)
   std::optional<double> prompt_logprob;
   int64_t prompt_tokens = 0;
+  std::string cannot_score;  // non-empty: the node has no /v1/banyan/score (it answered 404/405): why
 };
 
 struct PlacementOptions {

@@ -15,6 +15,7 @@
 #include "node/api_error.h"
 #include "node/sse.h"
 #include "plan/plan_file.h"
+#include "route/keyed_locks.h"
 #include "route/route_metrics.h"
 #include "route/scoring.h"
 #include "route/session_key.h"
@@ -48,6 +49,15 @@ std::string forwarded_body(const std::string& raw, const json& body, const std::
 
 bool needs_scores(Policy p) { return p == Policy::Probe || p == Policy::Likelihood || p == Policy::Auto; }
 
+// Why scores cannot be compared across `nodes` (empty: they can). A plain OpenAI backend never scores, so comparing
+// only the banyan nodes' scores would starve it: the whole cluster falls back to hash / least-loaded instead.
+std::string plain_backend_reason(const std::vector<NodeView>& nodes) {
+  for (const auto& n : nodes)
+    if (n.kind == NodeKind::Plain)
+      return fmt::format("{} is an OpenAI backend without /v1/banyan/score ({})", n.address.name, n.kind_reason);
+  return "";
+}
+
 }  // namespace
 
 struct RouterServer::Impl {
@@ -56,6 +66,7 @@ struct RouterServer::Impl {
   int port = 0;
   NodeRegistry registry;
   SessionTable sessions;
+  KeyedLocks placing;  // per session key: one placement decision at a time
   RouteMetrics metrics;
   std::optional<Plan> plan;
   Clock::time_point started = Clock::now();
@@ -88,10 +99,28 @@ struct RouterServer::Impl {
                      std::string* metric) {
     std::vector<Candidate> cands;
     bool scored_any = false;
+    std::string fallback;  // why a score-based policy is not used for this placement
     if (needs_scores(opt.policy)) {
-      if (auto sreq = score_request(body, session, true)) {
+      fallback = plain_backend_reason(nodes);
+      auto sreq = fallback.empty() ? score_request(body, session, true) : std::nullopt;
+      if (sreq) {
         cands = fetch_scores(nodes, *sreq, opt.score_timeout);
-        for (const auto& c : cands) scored_any |= c.scored;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          scored_any |= cands[i].scored;
+          if (cands[i].cannot_score.empty()) continue;
+          registry.mark_cannot_score(nodes[i].address.name, cands[i].cannot_score);
+          if (fallback.empty())
+            fallback = fmt::format("{} has no /v1/banyan/score ({})", nodes[i].address.name, cands[i].cannot_score);
+        }
+        if (!fallback.empty()) {
+          // The scores are not comparable with a node that cannot score: drop them (and what was kept for them).
+          std::vector<NodeView> scored;
+          for (size_t i = 0; i < nodes.size(); ++i)
+            if (cands[i].scored) scored.push_back(nodes[i]);
+          release_sessions_async(scored, session);
+          cands.clear();
+          scored_any = false;
+        }
       }
     }
     if (cands.empty()) {
@@ -102,7 +131,8 @@ struct RouterServer::Impl {
         cands.push_back(c);
       }
     }
-    const Decision d = place(opt.policy, session, cands, opt.placement);
+    const Policy policy = fallback.empty() ? opt.policy : opt.fallback;
+    const Decision d = place(policy, session, cands, opt.placement);
     *metric = d.metric;
     if (scored_any) {
       std::vector<NodeView> losers;
@@ -118,6 +148,9 @@ struct RouterServer::Impl {
       spdlog::info("route: session {} -> {} ({} by {}{}; prompt {} tokens;{})", session, nodes[d.index].address.name,
                    policy_name(opt.policy), d.metric, d.tie_broken_by_load ? ", near-tie broken by load" : "",
                    cands[d.index].prompt_tokens, scores);
+    } else if (!fallback.empty()) {
+      spdlog::info("route: session {} -> {} ({} fell back to {} by {}: {})", session, nodes[d.index].address.name,
+                   policy_name(opt.policy), policy_name(policy), d.metric, fallback);
     } else {
       spdlog::info("route: session {} -> {} ({} by {})", session, nodes[d.index].address.name,
                    policy_name(opt.policy), d.metric);
@@ -156,6 +189,10 @@ struct RouterServer::Impl {
   }
 
   Target choose(const json& body, const std::string& session, const std::set<std::string>& exclude) {
+    // Two simultaneous first requests of a session must not place it twice: the second waits here for the first
+    // to pin it, then follows the pin.
+    const KeyedLocks::Guard guard = placing.lock(session);
+    if (guard.waited()) spdlog::debug("route: session {} waited for its placement by a concurrent request", session);
     const auto nodes = healthy_nodes(exclude);
     if (nodes.empty())
       throw ApiError(503, exclude.empty() ? "no healthy node is available" : "no other healthy node is available",
@@ -165,7 +202,8 @@ struct RouterServer::Impl {
     if (auto pin = sessions.lookup(session, now)) {
       for (const auto& n : nodes) {
         if (n.address.name != pin->node) continue;
-        if (opt.replace_margin > 0 && needs_scores(opt.policy) && n.kind == NodeKind::Banyan && nodes.size() > 1)
+        if (opt.replace_margin > 0 && needs_scores(opt.policy) && n.kind == NodeKind::Banyan && nodes.size() > 1 &&
+            plain_backend_reason(nodes).empty())
           if (auto moved = maybe_replace(body, session, n, nodes)) return *moved;
         return {n, "pinned"};
       }
@@ -193,6 +231,19 @@ struct RouterServer::Impl {
                    "invalid_request_error", std::nullopt, "invalid_api_key");
   }
 
+  // The model a client names must be one /v1/models lists: the cluster's id, a node's model id or a node's name.
+  void check_model(const json& body) const {
+    auto m = body.find("model");
+    if (m == body.end() || m->is_null()) return;
+    if (!m->is_string()) throw ApiError(400, "'model' must be a string", "invalid_request_error", "model");
+    const std::string want = m->get<std::string>();
+    if (want.empty() || want == opt.model_name) return;
+    for (const auto& n : registry.snapshot())
+      if (n.model_id == want || n.address.name == want) return;
+    throw ApiError(404, fmt::format("the model '{}' does not exist; this router serves '{}'", want, opt.model_name),
+                   "invalid_request_error", "model", "model_not_found");
+  }
+
   template <class F>
   httplib::Server::Handler endpoint(std::string label, bool needs_auth, F f) {
     return [this, label, needs_auth, f](const httplib::Request& req, httplib::Response& res) {
@@ -216,6 +267,7 @@ struct RouterServer::Impl {
     if (body.is_discarded() || !body.is_object())
       throw ApiError(400, "the request body is not a JSON object", "invalid_request_error");
     const SessionKey key = session_key(body, req.get_header_value("X-Banyan-Session"));
+    check_model(body);
     const bool stream = body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
 
     std::set<std::string> tried;

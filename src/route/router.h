@@ -19,6 +19,9 @@ struct RouterOptions {
   std::vector<NodeAddress> nodes;
   std::string plan_path;          // optional: shown on the status page
   Policy policy = Policy::Auto;
+  // Used instead of a score-based policy when scores cannot be compared across the healthy nodes because one of them
+  // is a plain OpenAI backend (declared "kind": "openai", or it answered 404/405 to banyan's endpoints).
+  Policy fallback = Policy::LeastLoaded;
   PlacementOptions placement;
   std::string api_key;            // empty: clients need no key
   std::chrono::seconds session_ttl{1800};

@@ -48,6 +48,10 @@ std::vector<Candidate> fetch_scores(const std::vector<NodeView>& nodes, const js
     threads.emplace_back([&, i] {
       auto cli = client_for(nodes[i], timeout);
       auto res = cli->Post("/v1/banyan/score", body, "application/json");
+      if (res && (res->status == 404 || res->status == 405)) {
+        out[i].cannot_score = fmt::format("POST /v1/banyan/score answered {}", res->status);
+        return;
+      }
       if (!res || res->status != 200) {
         spdlog::warn("route: score on {} failed: {}", nodes[i].address.name,
                      res ? fmt::format("HTTP {} {}", res->status, res->body.substr(0, 200))

@@ -16,7 +16,8 @@ namespace banyan::route {
 // has nothing a node can score (e.g. a prompt of token ids).
 std::optional<nlohmann::json> score_request(const nlohmann::json& body, const std::string& session, bool keep);
 
-// One candidate per node, in order; `scored` is false for nodes that are not banyan nodes, timed out or failed.
+// One candidate per node, in order; `scored` is false for nodes that are not banyan nodes, timed out or failed;
+// `cannot_score` says why when the node answered 404/405 (an OpenAI backend without banyan's endpoints).
 std::vector<Candidate> fetch_scores(const std::vector<NodeView>& nodes, const nlohmann::json& score_body,
                                     std::chrono::milliseconds timeout);
 

@@ -53,6 +53,7 @@ json status_json(const StatusInputs& in) {
                      {"healthy", n.healthy},
                      {"status", n.status},
                      {"kind", node_kind_name(n.kind)},
+                     {"kind_reason", n.kind_reason},
                      {"model", n.model_id},
                      {"last_error", n.last_error},
                      {"load", {{"active", n.load_active}, {"queued", n.load_queued}}},

@@ -28,11 +28,13 @@ FakeNode::FakeNode(FakeNodeOptions o, int port) : opt(std::move(o)) {
   });
   if (opt.banyan) {
     srv_.Get("/v1/banyan/node", [this](const httplib::Request&, httplib::Response& res) {
+      ++node_infos;
       res.set_content(json{{"name", opt.name}, {"load", {{"active", opt.active}, {"queued", 0}}}}.dump(),
                       "application/json");
     });
-    srv_.Post("/v1/banyan/score", [this](const httplib::Request& req, httplib::Response& res) {
+    if (opt.can_score) srv_.Post("/v1/banyan/score", [this](const httplib::Request& req, httplib::Response& res) {
       ++scores;
+      if (opt.score_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.score_delay_ms));
       double probe = 0, logprob = 0;
       {
         std::lock_guard lock(mu);

@@ -24,6 +24,8 @@ struct FakeNodeOptions {
   int chunks = 4;
   int chunk_delay_ms = 5;
   int die_after = -1;  // chunks sent before crashing (-1: never)
+  int score_delay_ms = 0;  // /v1/banyan/score answers after this long (widens race windows)
+  bool can_score = true;   // false: a banyan-looking node whose /v1/banyan/score is missing (404)
 };
 
 class FakeNode {
@@ -39,7 +41,7 @@ class FakeNode {
   void set_scores(double probe_mass, double prompt_logprob);
 
   FakeNodeOptions opt;
-  std::atomic<int> chats{0}, scores{0}, releases{0}, cancelled{0}, finished_streams{0};
+  std::atomic<int> chats{0}, scores{0}, releases{0}, cancelled{0}, finished_streams{0}, node_infos{0};
   std::mutex mu;
   std::vector<nlohmann::json> chat_bodies, score_bodies, release_bodies;
   std::vector<std::string> raw_chat_bodies;

@@ -5,11 +5,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <array>
 #include <functional>
+#include <set>
 #include <memory>
 #include <thread>
 
 #include "fake_node.h"
+#include "route/keyed_locks.h"
 #include "route/router.h"
 #include "route/sse_relay.h"
 
@@ -380,6 +383,149 @@ TEST(Router, ApiKeyModelsHealthAndErrors) {
   EXPECT_TRUE(RouterHarness::wait_for([&] { return h.client().Get("/health")->status == 503; }, 3s));
   auto none = h.client("sekrit").Post("/v1/chat/completions", chat_body("y", 1, false).dump(), "application/json");
   EXPECT_EQ(none->status, 503);
+}
+
+
+int metric_value_of(const RouterHarness& h, const std::string& series) {
+  auto m = h.client().Get("/metrics");
+  if (!m) return -1;
+  const auto at = m->body.find(series + " ");
+  return at == std::string::npos ? 0 : std::stoi(m->body.substr(at + series.size() + 1));
+}
+
+json node_status(const RouterHarness& h, const std::string& name) {
+  const json st = h.status();
+  for (const auto& n : st["nodes"])
+    if (n["name"] == name) return n;
+  return json();
+}
+
+TEST(Router, SimultaneousFirstRequestsOfOneSessionPlaceItOnceAndTheSecondFollowsThePin) {
+  // Scoring takes 300 ms, so both first requests are inside the placement window together.
+  FakeNode a({.name = "a", .probe_mass = 0.5, .score_delay_ms = 300}),
+      b({.name = "b", .probe_mass = 0.5, .score_delay_ms = 300}),
+      c({.name = "c", .probe_mass = 0.5, .score_delay_ms = 300});
+  RouterHarness h({&a, &b, &c}, Policy::Probe);
+  std::array<std::pair<std::string, std::string>, 2> got;  // (node, placement)
+  std::atomic<int> ready{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] {
+      ++ready;
+      while (ready < 2) std::this_thread::yield();
+      auto r = h.client().Post("/v1/chat/completions", chat_body("twin", 1, false).dump(), "application/json");
+      if (r) got[i] = {r->get_header_value("X-Banyan-Node"), r->get_header_value("X-Banyan-Placement")};
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_FALSE(got[0].first.empty());
+  EXPECT_EQ(got[0].first, got[1].first);  // one node serves both
+  std::multiset<std::string> how{got[0].second, got[1].second};
+  EXPECT_EQ(how, (std::multiset<std::string>{"placed", "pinned"}));
+  EXPECT_EQ(a.scores + b.scores + c.scores, 3);  // one fan-out, not two
+  EXPECT_EQ(metric_value_of(h, "banyan_route_placements_total{policy=\"probe\",metric=\"probe_mass\"}"), 1);
+}
+
+TEST(Router, KeyedLocksSerialiseOneKeyOnlyAndForgetIdleKeys) {
+  KeyedLocks locks;
+  {
+    auto g1 = locks.lock("k");
+    EXPECT_FALSE(g1.waited());
+    auto other = locks.lock("other");  // a different key does not wait
+    EXPECT_FALSE(other.waited());
+    std::atomic<bool> second_has_it{false};
+    bool second_waited = false;
+    std::thread t([&] {
+      auto g2 = locks.lock("k");
+      second_waited = g2.waited();
+      second_has_it = true;
+    });
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(second_has_it.load());
+    EXPECT_EQ(locks.size(), 2u);
+    { auto moved = std::move(g1); }  // released here
+    t.join();
+    EXPECT_TRUE(second_has_it.load());
+    EXPECT_TRUE(second_waited);
+  }
+  EXPECT_EQ(locks.size(), 0u);
+}
+
+TEST(Router, ANodeAnswering404ToScoreMakesTheClusterFallBackToLoadAndHash) {
+  // a looks like a banyan node (/v1/banyan/node answers) but has no /v1/banyan/score, like a partial proxy.
+  FakeNode a({.name = "a", .probe_mass = 0.9, .can_score = false}), b({.name = "b", .probe_mass = 0.1});
+  RouterHarness h({&a, &b}, Policy::Probe);
+  std::map<std::string, int> where;
+  for (int i = 0; i < 12; ++i) {
+    auto r = h.client().Post("/v1/chat/completions", chat_body(fmt::format("f{}", i), 1, false).dump(),
+                             "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    ++where[r->get_header_value("X-Banyan-Node")];
+    // Pinning is unchanged: the second turn stays.
+    auto r2 = h.client().Post("/v1/chat/completions", chat_body(fmt::format("f{}", i), 2, false).dump(),
+                              "application/json");
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->get_header_value("X-Banyan-Node"), r->get_header_value("X-Banyan-Node"));
+    EXPECT_EQ(r2->get_header_value("X-Banyan-Placement"), "pinned");
+  }
+  EXPECT_GT(where["a"], 0);  // probe_mass would have sent every session to a; the fallback spreads them
+  EXPECT_GT(where["b"], 0);
+  EXPECT_EQ(b.scores.load(), 1);  // only the first placement asked; later ones know the cluster cannot score
+  EXPECT_TRUE(RouterHarness::wait_for([&] { return b.releases == 1; }, 3s));  // b's kept prefill of it dropped
+  const json na = node_status(h, "a");
+  EXPECT_EQ(na["kind"], "openai");
+  EXPECT_NE(na["kind_reason"].get<std::string>().find("404"), std::string::npos) << na;
+  EXPECT_EQ(node_status(h, "b")["kind"], "banyan");
+  EXPECT_EQ(metric_value_of(h, "banyan_route_placements_total{policy=\"probe\",metric=\"load\"}"), 12);
+}
+
+TEST(Router, NodesDeclaredOpenAiAreNeverAskedForBanyanEndpointsAndHashFallbackIsStable) {
+  FakeNode a({.name = "a", .probe_mass = 0.9}), b({.name = "b", .probe_mass = 0.1});
+  RouterHarness h({&a, &b}, Policy::Auto, "", [](RouterOptions& o) {
+    o.nodes[0].declared_kind = NodeKind::Plain;
+    o.fallback = Policy::Hash;
+  });
+  std::map<std::string, int> where;
+  for (int i = 0; i < 16; ++i) {
+    const std::string user = fmt::format("h{}", i);
+    auto r = h.client().Post("/v1/chat/completions", chat_body(user, 1, false).dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const std::string node = r->get_header_value("X-Banyan-Node");
+    ++where[node];
+    const std::string expected =
+        rendezvous_weight(user, "a") > rendezvous_weight(user, "b") ? std::string("a") : std::string("b");
+    EXPECT_EQ(node, expected) << user;
+  }
+  EXPECT_GT(where["a"], 0);
+  EXPECT_GT(where["b"], 0);
+  EXPECT_EQ(a.node_infos.load(), 0);
+  EXPECT_EQ(a.scores + b.scores, 0);
+  EXPECT_EQ(node_status(h, "a")["kind_reason"], "declared \"kind\": \"openai\"");
+  EXPECT_EQ(metric_value_of(h, "banyan_route_placements_total{policy=\"auto\",metric=\"hash\"}"), 16);
+}
+
+TEST(Router, UnknownModelIsA404ModelNotFoundAndListedIdsAreAccepted) {
+  FakeNode a({.name = "a"});
+  RouterHarness h({&a}, Policy::Hash);
+  json body = chat_body("m1", 1, false);
+  body["model"] = "gpt-9";
+  auto r = h.client().Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  const json err = json::parse(r->body)["error"];
+  EXPECT_EQ(err["code"], "model_not_found");
+  EXPECT_EQ(err["param"], "model");
+  EXPECT_EQ(a.chats.load(), 0);
+  for (const char* ok : {"banyan", "a"}) {
+    body["model"] = ok;
+    auto r2 = h.client().Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->status, 200) << ok << r2->body;
+  }
+  body["model"] = 7;
+  EXPECT_EQ(h.client().Post("/v1/chat/completions", body.dump(), "application/json")->status, 400);
 }
 
 }  // namespace
