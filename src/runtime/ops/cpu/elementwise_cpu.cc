@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "runtime/ops/activation.h"
+#include "runtime/ops/cpu/parallel.h"
 #include "runtime/ops/cpu/simd.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/rmsnorm.h"
@@ -13,14 +14,14 @@ void embedding(const OpContext& ctx, const Matrix& table, const int32_t* ids, in
   for (int64_t i = 0; i < n; ++i)
     BANYAN_CHECK(ids[i] >= 0 && ids[i] < table.rows, "token id {} outside the vocabulary [0, {})", ids[i],
                  table.rows);
-  ctx.parallel(n, n * table.cols, [&](int64_t b, int64_t e) {
+  parallel_ops(ctx, n, n * table.cols, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) matrix_row_to_f32(table, ids[i], out + i * table.cols);
   });
 }
 
 void rmsnorm(const OpContext& ctx, const float* x, int64_t n, int64_t dim, int64_t stride, const float* weight,
              float eps, float* out) {
-  ctx.parallel(n, n * dim * 4, [&](int64_t b, int64_t e) {
+  parallel_ops(ctx, n, n * dim * 4, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float* xi = x + i * stride;
       float* oi = out + i * stride;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/ops/cpu/parallel.h"
 #include "runtime/ops/cpu/simd.h"
 #include "runtime/ops/matmul.h"
 
@@ -64,7 +65,7 @@ void matmul_serial(const float* x, int64_t n, int64_t ldx, const Matrix& w, floa
 void matmul(const OpContext& ctx, const float* x, int64_t n, int64_t ldx, const Matrix& w, float* y, int64_t ldy) {
   if (n <= 0 || w.rows == 0) return;
   const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
-  ctx.parallel(blocks, n * w.rows * w.cols, [&](int64_t b0, int64_t b1) {
+  parallel_ops(ctx, blocks, n * w.rows * w.cols, [&](int64_t b0, int64_t b1) {
     matmul_rows(x, n, ldx, w, b0 * kRowBlock, std::min(w.rows, b1 * kRowBlock), y, ldy);
   });
 }

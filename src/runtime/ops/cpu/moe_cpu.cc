@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "runtime/ops/activation.h"
+#include "runtime/ops/cpu/parallel.h"
 #include "runtime/ops/cpu/simd.h"
 #include "runtime/ops/matmul.h"
 #include "runtime/ops/moe.h"
@@ -69,9 +70,9 @@ void moe_experts(const OpContext& ctx, const float* x, int64_t n, int64_t ldx, i
       if (token_count) token_count[e] += t;
     }
   };
-  ctx.parallel(n_active, work, run_experts);
+  parallel_ops(ctx, n_active, work, run_experts);
 
-  ctx.parallel(n, n * k * hidden, [&](int64_t b, int64_t e) {
+  parallel_ops(ctx, n, n * k * hidden, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       float* o = out + i * ldo;
       std::fill(o, o + hidden, 0.0f);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/ops/cpu/parallel.h"
 #include "runtime/ops/router.h"
 
 namespace banyan::ops {
@@ -15,7 +16,7 @@ int router_topk(const OpContext& ctx, const RouterConfig& cfg, const float* logi
   if (allowed) n_allowed = std::count_if(allowed, allowed + E, [](uint8_t a) { return a != 0; });
   BANYAN_CHECK(n_allowed > 0, "router: the expert restriction allows no expert");
   const int k = int(std::min<int64_t>(cfg.top_k, n_allowed));
-  ctx.parallel(n, n * E * 8, [&](int64_t b, int64_t e) {
+  parallel_ops(ctx, n, n * E * 8, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> probs;
     thread_local std::vector<int32_t> order;
     probs.resize(size_t(E));

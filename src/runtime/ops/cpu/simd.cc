@@ -3,6 +3,10 @@
 #define HWY_TARGET_INCLUDE "runtime/ops/cpu/simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+#include <algorithm>
+#include <limits>
 
 #include "core/dtype.h"
 #include "runtime/ops/cpu/simd.h"
@@ -210,6 +214,111 @@ void Bf16ToF32(const uint16_t* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = ::banyan::bf16_to_f32(src[i]);
 }
 
+// x = softmax(scale · x) in place (max-subtracted; exp to 1 ULP).
+void SoftmaxScaled(float* x, int64_t n, float scale) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const auto vs = hn::Set(d, scale);
+  auto vmax = hn::Set(d, -std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::Mul(hn::LoadU(d, x + i), vs);
+    hn::StoreU(v, d, x + i);
+    vmax = hn::Max(vmax, v);
+  }
+  float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  for (; i < n; ++i) mx = std::max(mx, x[i] *= scale);
+  const auto vm = hn::Set(d, mx);
+  auto vsum = hn::Zero(d);
+  for (i = 0; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vm));
+    hn::StoreU(e, d, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  if (i < n) {
+    const auto m = hn::FirstN(d, size_t(n - i));
+    const auto e = hn::IfThenElseZero(m, hn::Exp(d, hn::Sub(hn::MaskedLoad(m, d, x + i), vm)));
+    hn::BlendedStore(e, m, d, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  const auto inv = hn::Set(d, 1.0f / Sum(d, vsum));
+  for (i = 0; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), inv), d, x + i);
+  if (i < n) {
+    const auto m = hn::FirstN(d, size_t(n - i));
+    hn::BlendedStore(hn::Mul(hn::MaskedLoad(m, d, x + i), inv), m, d, x + i);
+  }
+}
+
+// Full and partial (first `rem` lanes, rest zero) loads of fp32 or bf16 rows, widened to fp32.
+HWY_INLINE hn::Vec<DF> LoadRow(DF d, const float* p) { return hn::LoadU(d, p); }
+HWY_INLINE hn::Vec<DF> LoadRow(DF d, const uint16_t* p) { return LoadBf16(d, p); }
+HWY_INLINE hn::Vec<DF> LoadRowTail(DF d, const float* p, int64_t, hn::Mask<DF> m) { return hn::MaskedLoad(m, d, p); }
+HWY_INLINE hn::Vec<DF> LoadRowTail(DF d, const uint16_t* p, int64_t rem, hn::Mask<DF>) {
+  return LoadBf16Tail(d, p, size_t(rem));
+}
+
+// One register tile of out = P · V: NR output rows × NV vectors of head dims starting at column c0, accumulated
+// over all `len` V rows (each V row is loaded once per tile and used for every output row).
+template <int NR, int NV, class T>
+HWY_INLINE void PvTile(const float* p, int64_t ldp, const T* const* v, int64_t len, int64_t c0, int64_t hd,
+                       float* const* out) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const int64_t rem = hd - (c0 + (NV - 1) * N);  // lanes of the last vector (1..N)
+  const bool partial = rem < N;
+  const auto tail = hn::FirstN(d, size_t(rem));
+  hn::Vec<DF> acc[NR][NV];
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NV; ++c) acc[r][c] = hn::Zero(d);
+  for (int64_t j = 0; j < len; ++j) {
+    const T* row = v[j] + c0;
+    hn::Vec<DF> vv[NV];
+    for (int c = 0; c < NV; ++c)
+      vv[c] = (c == NV - 1 && partial) ? LoadRowTail(d, row + c * N, rem, tail) : LoadRow(d, row + c * N);
+    for (int r = 0; r < NR; ++r) {
+      const auto pr = hn::Set(d, p[r * ldp + j]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = hn::MulAdd(pr, vv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NV; ++c) {
+      float* o = out[r] + c0 + c * N;
+      if (c == NV - 1 && partial) hn::BlendedStore(acc[r][c], tail, d, o);
+      else hn::StoreU(acc[r][c], d, o);
+    }
+}
+
+template <int NR, class T>
+HWY_INLINE void PvRows(const float* p, int64_t ldp, const T* const* v, int64_t len, int64_t hd, float* const* out) {
+  const int64_t N = int64_t(hn::Lanes(DF()));
+  for (int64_t c0 = 0; c0 < hd; c0 += 4 * N) {
+    switch (std::min<int64_t>(4, (hd - c0 + N - 1) / N)) {
+      case 1: PvTile<NR, 1>(p, ldp, v, len, c0, hd, out); break;
+      case 2: PvTile<NR, 2>(p, ldp, v, len, c0, hd, out); break;
+      case 3: PvTile<NR, 3>(p, ldp, v, len, c0, hd, out); break;
+      default: PvTile<NR, 4>(p, ldp, v, len, c0, hd, out); break;
+    }
+  }
+}
+
+template <class T>
+HWY_INLINE void AttentionPvT(const float* p, int64_t ldp, int64_t rows, const T* const* v, int64_t len, int64_t hd,
+                             float* const* out) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) PvRows<4>(p + r * ldp, ldp, v, len, hd, out + r);
+  for (; r + 2 <= rows; r += 2) PvRows<2>(p + r * ldp, ldp, v, len, hd, out + r);
+  for (; r < rows; ++r) PvRows<1>(p + r * ldp, ldp, v, len, hd, out + r);
+}
+
+void AttentionPv(const float* p, int64_t ldp, int64_t rows, const float* const* v, int64_t len, int64_t hd,
+                 float* const* out) {
+  AttentionPvT(p, ldp, rows, v, len, hd, out);
+}
+void AttentionPvBf16(const float* p, int64_t ldp, int64_t rows, const uint16_t* const* v, int64_t len, int64_t hd,
+                     float* const* out) {
+  AttentionPvT(p, ldp, rows, v, len, hd, out);
+}
+
 float SumSquares(const float* x, int64_t n) { return Dot(x, x, n); }
 
 }  // namespace banyan::simd::HWY_NAMESPACE
@@ -225,6 +334,9 @@ HWY_EXPORT(Axpy);
 HWY_EXPORT(AxpyBf16);
 HWY_EXPORT(Bf16ToF32);
 HWY_EXPORT(SumSquares);
+HWY_EXPORT(SoftmaxScaled);
+HWY_EXPORT(AttentionPv);
+HWY_EXPORT(AttentionPvBf16);
 
 void matmul_block4(const float* x, int64_t n, int64_t ldx, const float* const* w, int nw, int64_t k, float* y,
                    int64_t ldy) {
@@ -245,5 +357,14 @@ void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = banyan::f32_to_bf16(src[i]);
 }
 float sum_squares(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumSquares)(x, n); }
+void softmax_scaled(float* x, int64_t n, float scale) { HWY_DYNAMIC_DISPATCH(SoftmaxScaled)(x, n, scale); }
+void attention_pv(const float* p, int64_t ldp, int64_t rows, const float* const* v, int64_t len, int64_t hd,
+                  float* const* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionPv)(p, ldp, rows, v, len, hd, out);
+}
+void attention_pv_bf16(const float* p, int64_t ldp, int64_t rows, const uint16_t* const* v, int64_t len, int64_t hd,
+                       float* const* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionPvBf16)(p, ldp, rows, v, len, hd, out);
+}
 }  // namespace banyan::simd
 #endif

@@ -22,4 +22,14 @@ void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);  // round to nearest even
 float sum_squares(const float* x, int64_t n);
 
+// x = softmax(scale · x) over n values, in place.
+void softmax_scaled(float* x, int64_t n, float scale);
+
+// Attention's P·V: out[r][c] = Σ_{j<len} p[r·ldp + j] · v[j][c] for r < rows, c < hd (out rows OVERWRITTEN).
+// V rows are given by pointer (they live in KV-cache pages); each is loaded once per register tile of output rows.
+void attention_pv(const float* p, int64_t ldp, int64_t rows, const float* const* v, int64_t len, int64_t hd,
+                  float* const* out);
+void attention_pv_bf16(const float* p, int64_t ldp, int64_t rows, const uint16_t* const* v, int64_t len, int64_t hd,
+                       float* const* out);
+
 }  // namespace banyan::simd
