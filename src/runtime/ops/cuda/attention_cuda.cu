@@ -271,11 +271,11 @@ __global__ void __launch_bounds__(128) merge_splits_kernel(Params p) {
       weight[s] = ms == -INFINITY ? 0.0f : exp2f(ms - M);
     }
     __syncwarp();
-    if (lane == 0) {
-      float L = 0.0f;
-      for (int s = 0; s < S; ++s) L = fmaf(src[s * stride + 1], weight[s], L);
-      total = L;
-    }
+    float L = 0.0f;  // lane sums of a fixed assignment, then a fixed butterfly: deterministic
+    for (int s = lane; s < S; s += 32) L = fmaf(src[s * stride + 1], weight[s], L);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+    if (lane == 0) total = L;
   }
   __syncthreads();
   const float inv = 1.0f / total;
