@@ -21,6 +21,7 @@ struct QualityArgs {
   int64_t experts_per_node = 0, replicate = 0, per_domain = quality::kHeldoutPerDomain;
   uint64_t seed = 0;
   bool lab_replicas = false;
+  AutoPlacement auto_placement;
 };
 
 RandomDefinition parse_random_definition(const std::string& s) {
@@ -38,7 +39,7 @@ int run_quality(const QualityArgs& a) {
   if (a.nodes > 0) {
     BANYAN_CHECK(!a.scheme.empty(), "--nodes needs --scheme (contiguous, clustered, budget)");
     auto scheme = parse_scheme(a.scheme);
-    BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget)", a.scheme);
+    BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget, auto)", a.scheme);
     PlanOptions o;
     o.nodes = a.nodes;
     o.scheme = *scheme;
@@ -57,6 +58,7 @@ int run_quality(const QualityArgs& a) {
   c.batch_items = a.batch;
   c.random_definition = parse_random_definition(a.random);
   c.lab_replicas = a.lab_replicas;
+  c.auto_placement = a.auto_placement;
   auto probe = parse_probe_definition(a.probe);
   BANYAN_CHECK(probe, "unknown --probe '{}' (topk_mass, topk_share, local_topk, router_mass)", a.probe);
   c.probe_definition = *probe;
@@ -88,7 +90,12 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                            sub.add_option("--calib", a->calib, "Calibration corpus: calibrate here (50 per domain)");
                            sub.add_option("--placement", a->placements,
                                           "Comma-separated: random,probe,likelihood,oracle,auto");
-                           sub.add_option("--top-k", a->top_k, "Override experts per token (full model and nodes)");
+                           sub.add_option("--top-k", a->top_k,
+                                          "Override experts per token of the full model and every node (default: "
+                                          "the config's for the full model, the plan's node_top_k for nodes)");
+                           sub.add_option("--auto-margin", a->auto_placement.nll_margin,
+                                          "auto placement: prompt-NLL near-tie margin, nats/token (least loaded "
+                                          "near-tie wins; 0 = pure likelihood)");
                            sub.add_option("--max-per-domain", a->per_domain, "Heldout sequences per domain");
                            sub.add_option("--random", a->random,
                                           "Random placement: exp_mean_nll (default) | mean_node_ppl");

@@ -17,15 +17,15 @@ namespace {
 struct PlanArgs {
   std::string model, scheme = "contiguous", profiles, out, criterion = "probs";
   int nodes = 2;
-  int64_t experts_per_node = 0, replicate = 0;
+  int64_t experts_per_node = 0, replicate = 0, node_top_k = 0;
   uint64_t seed = 0;
-  int restarts = 10;
+  int restarts = 10, refine = 0;
   bool balance = false;
 };
 
 int run_plan(const PlanArgs& a) {
   auto scheme = parse_scheme(a.scheme);
-  BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget)", a.scheme);
+  BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget, auto)", a.scheme);
   auto criterion = parse_criterion(a.criterion);
   BANYAN_CHECK(criterion, "unknown --criterion '{}' (probs, counts, topk_mass, out_norm)", a.criterion);
   ModelSpec spec = load_model_spec(a.model);
@@ -47,10 +47,15 @@ int run_plan(const PlanArgs& a) {
   o.restarts = a.restarts;
   o.criterion = *criterion;
   o.balance = a.balance;
+  o.node_top_k = a.node_top_k;
+  o.refine = a.refine;
   std::optional<Profiles> profiles;
   if (!a.profiles.empty()) profiles = read_profiles(a.profiles);
   Plan plan = make_plan(m, o, profiles ? &*profiles : nullptr, a.profiles);
   write_plan(a.out, plan);
+  spdlog::info("plan {}: scheme {}, criterion {}, {} experts/layer per node, {} experts per token on each node "
+               "(model: {})",
+               plan.id, plan.scheme, plan.criterion, plan.experts_per_node, plan.effective_node_top_k(), plan.top_k);
   for (const auto& n : plan.nodes) {
     if (n.quality)
       spdlog::info("{}: {} experts/layer, cluster {} ({} docs), predicted {} {:.4f} on its docs, {:.4f} on all",
@@ -67,7 +72,7 @@ RegisterCommand reg{{"plan", "Plan which routed experts each node holds (writes 
                        auto a = std::make_shared<PlanArgs>();
                        sub.add_option("--model", a->model, "Model directory (Hugging Face layout)")->required();
                        sub.add_option("--nodes", a->nodes, "Number of nodes")->required();
-                       sub.add_option("--scheme", a->scheme, "contiguous | clustered | budget")->required();
+                       sub.add_option("--scheme", a->scheme, "contiguous | clustered | budget | auto")->required();
                        sub.add_option("--experts-per-node", a->experts_per_node,
                                       "Experts per node and layer (budget scheme; replicas count within)");
                        sub.add_option("--replicate", a->replicate,
@@ -77,6 +82,11 @@ RegisterCommand reg{{"plan", "Plan which routed experts each node holds (writes 
                                       "Expert selection criterion: probs | counts | topk_mass | out_norm");
                        sub.add_flag("--balance", a->balance,
                                     "Balanced session clusters (each at most ceil(docs / nodes) documents)");
+                       sub.add_option("--node-top-k", a->node_top_k,
+                                      "Experts per token on every node (bundle num_experts_per_tok; default: the "
+                                      "model's, or under --scheme auto min(local, round(1.5 k)))");
+                       sub.add_option("--refine", a->refine,
+                                      "Rounds of alternating cluster / expert-set refinement (captured mass)");
                        sub.add_option("--seed", a->seed, "k-means seed");
                        sub.add_option("--restarts", a->restarts, "k-means restarts");
                        sub.add_option("--out", a->out, "Output plan.json")->required();

@@ -78,10 +78,44 @@ int best_node(const NodeMatrix& m, int64_t s, Better better) {
 
 }  // namespace
 
-std::vector<int> choose_nodes(Policy policy, const PlacementInputs& in) {
+AutoPlacement::AutoPlacement()
+    : nll_margin(quality::kAutoNllMargin), probe_margin(quality::kAutoProbeMargin) {}
+
+namespace {
+
+// `auto`: least loaded (sequences so far) among the near-ties of the metric, sequences in order.
+std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) {
+  BANYAN_CHECK(o.nll_margin >= 0 && o.probe_margin >= 0, "auto placement margins must be >= 0 (got {} and {})",
+               o.nll_margin, o.probe_margin);
+  const bool probe = in.prompt_tokens < quality::kAutoProbeBelowTokens;
+  const NodeMatrix& m = probe ? in.probe_mass : in.prompt_nll;
+  // Lower is better: probe mass is negated.
+  auto value = [&](int64_t s, int64_t n) { return probe ? -m.at(s, n) : m.at(s, n); };
+  const double margin = probe ? o.probe_margin : o.nll_margin;
+  const int64_t S = m.sequences, N = m.nodes;
+  std::vector<int> out(size_t(S), 0);
+  std::vector<int64_t> load(size_t(N), 0);
+  for (int64_t s = 0; s < S; ++s) {
+    double best = value(s, 0);
+    for (int64_t n = 1; n < N; ++n) best = std::min(best, value(s, n));
+    int pick = -1;
+    for (int64_t n = 0; n < N; ++n) {
+      if (value(s, n) > best + margin) continue;
+      if (pick < 0 || load[size_t(n)] < load[size_t(pick)] ||
+          (load[size_t(n)] == load[size_t(pick)] && value(s, n) < value(s, pick)))
+        pick = int(n);
+    }
+    out[size_t(s)] = pick;
+    ++load[size_t(pick)];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int> choose_nodes(Policy policy, const PlacementInputs& in, const AutoPlacement& auto_options) {
   in.validate();
-  if (policy == Policy::Auto)
-    policy = in.prompt_tokens < quality::kAutoProbeBelowTokens ? Policy::Probe : Policy::Likelihood;
+  if (policy == Policy::Auto) return choose_auto(in, auto_options);
   BANYAN_CHECK(policy != Policy::Random, "random placement has no single node per sequence");
   const int64_t S = in.continuation_nll.sequences;
   std::vector<int> out(size_t(S), 0);
@@ -131,7 +165,7 @@ std::string_view random_definition_name(RandomDefinition d) {
 }
 
 PlacementScore score_placement(Policy policy, const PlacementInputs& in, double full_ppl,
-                               RandomDefinition random_definition) {
+                               RandomDefinition random_definition, const AutoPlacement& auto_options) {
   in.validate();
   BANYAN_CHECK(full_ppl > 0, "full-model perplexity must be positive, got {}", full_ppl);
   const int64_t S = in.continuation_nll.sequences, N = in.continuation_nll.nodes;
@@ -145,7 +179,7 @@ PlacementScore score_placement(Policy policy, const PlacementInputs& in, double 
     r.agree_with_oracle = 1.0 / double(N);
     std::fill(r.node_load.begin(), r.node_load.end(), double(S) / double(N));
   } else {
-    r.choices = choose_nodes(policy, in);
+    r.choices = choose_nodes(policy, in, auto_options);
     const std::vector<int> oracle = choose_nodes(Policy::Oracle, in);
     std::vector<double> nll(static_cast<size_t>(S));
     int64_t agree = 0;

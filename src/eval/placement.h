@@ -6,7 +6,10 @@
 //   probe       argmax_n probe_mass[s][n]
 //   likelihood  argmin_n prompt_nll[s][n]          ("prompt likelihood")
 //   oracle      argmin_n continuation_nll[s][n]
-//   auto        probe when the prompt is shorter than quality::kAutoProbeBelowTokens, else likelihood
+//   auto        online, in sequence (file) order, as the router sees sessions arrive: the metric is the probe
+//               when the prompt is shorter than quality::kAutoProbeBelowTokens, else prompt NLL; among the nodes
+//               within the metric's margin of the best (AutoPlacement), the one that got the fewest sequences so
+//               far wins (ties: the better metric, then the lowest index). Margin 0 = probe / likelihood.
 //   random      a uniformly random node: scored in expectation, not by sampling (see RandomScores)
 // Ties go to the lowest node index, so results are deterministic.
 // Perplexity of a placement = exp(mean over sequences of the continuation NLL on the chosen node).
@@ -44,8 +47,15 @@ std::string_view policy_name(Policy p);
 // Parses "random,probe,..." (order kept, duplicates removed); throws on an unknown name.
 std::vector<Policy> parse_policy_list(std::string_view csv);
 
+// Near-tie margins of the `auto` policy (defaults: quality_protocol.h, where the choice is explained).
+struct AutoPlacement {
+  double nll_margin;    // nats per prompt token
+  double probe_margin;  // probe mass
+  AutoPlacement();
+};
+
 // The node each sequence goes to (not for Random, which has no single choice).
-std::vector<int> choose_nodes(Policy policy, const PlacementInputs& in);
+std::vector<int> choose_nodes(Policy policy, const PlacementInputs& in, const AutoPlacement& auto_options = {});
 
 // Random placement in expectation. The lab's "mean over nodes" admits two readings; both are computed:
 //   ppl_mean_nll   = exp(mean_s mean_n continuation_nll[s][n])   (expected NLL of a random assignment)
@@ -69,7 +79,7 @@ enum class RandomDefinition { MeanNll, MeanNode };
 std::string_view random_definition_name(RandomDefinition d);
 
 PlacementScore score_placement(Policy policy, const PlacementInputs& in, double full_ppl,
-                               RandomDefinition random_definition);
+                               RandomDefinition random_definition, const AutoPlacement& auto_options = {});
 
 // exp(mean of the values): the protocol's perplexity of a list of per-sequence NLLs.
 double perplexity(const std::vector<double>& nll);

@@ -9,7 +9,7 @@
 namespace banyan {
 
 PlacementTable build_placement_table(const std::vector<Document>& sequences, const PlacementInputs& inputs,
-                                     const std::vector<Policy>& policies) {
+                                     const std::vector<Policy>& policies, const AutoPlacement& auto_placement) {
   inputs.validate();
   const int64_t S = inputs.continuation_nll.sequences, N = inputs.continuation_nll.nodes;
   BANYAN_CHECK(int64_t(sequences.size()) == S, "placement table: {} sequences but {} measured", sequences.size(), S);
@@ -24,7 +24,7 @@ PlacementTable build_placement_table(const std::vector<Document>& sequences, con
   t.oracle = choose_nodes(Policy::Oracle, inputs);
   const std::set<std::string> domains(t.domain.begin(), t.domain.end());
   for (Policy p : t.policies) {
-    t.choice.push_back(choose_nodes(p, inputs));
+    t.choice.push_back(choose_nodes(p, inputs, auto_placement));
     const auto& ch = t.choice.back();
     auto add = [&](const std::string& domain) {
       PlacementConfusion c;

@@ -32,7 +32,7 @@ struct PlacementTable {
 };
 
 PlacementTable build_placement_table(const std::vector<Document>& sequences, const PlacementInputs& inputs,
-                                     const std::vector<Policy>& policies);
+                                     const std::vector<Policy>& policies, const AutoPlacement& auto_placement = {});
 
 nlohmann::json placement_table_to_json(const PlacementTable& t);
 std::string format_placement_table(const PlacementTable& t);

@@ -151,6 +151,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   mo.prompt_tokens = quality::kPromptTokens;
   mo.batch_items = c.batch_items;
   mo.top_k = c.top_k;
+  if (!c.top_k && r.plan.node_top_k > 0 && r.plan.node_top_k != spec.top_k) mo.node_top_k = int(r.plan.node_top_k);
   mo.probe = c.probe_definition;
   mo.threads = c.threads;
   std::unique_ptr<Progress> progress;
@@ -165,7 +166,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   timing["measure_s"] = seconds_since(t0);
 
   r.report = build_quality_report(r.sequences, r.measurements, c.placements, c.random_definition,
-                                  c.probe_definition);
+                                  c.probe_definition, c.auto_placement);
   r.report.protocol = std::string(quality::kProtocolName);
   r.report.model = c.model.string();
   r.report.heldout = c.heldout.string();
@@ -173,6 +174,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   r.report.scheme = r.plan.scheme;
   r.report.experts_per_node = r.plan.experts_per_node;
   r.report.replicate = r.plan.replicate;
+  r.report.node_top_k = r.measurements.node_top_k;
   r.report.per_domain = c.per_domain;
   for (const auto& [k, v] : timing) r.report.timing[k] = v;
   r.report.timing["threads"] = double(c.threads > 0 ? c.threads : int(std::thread::hardware_concurrency()));

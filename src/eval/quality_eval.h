@@ -27,11 +27,14 @@ struct QualityEvalConfig {
   std::filesystem::path profiles;
   std::filesystem::path calib;
   std::vector<Policy> placements = {Policy::Random, Policy::Probe, Policy::Likelihood, Policy::Oracle, Policy::Auto};
+  // Experts per token: top_k overrides the full model and every node; without it the full model runs at the
+  // config's k and the nodes at the plan's node_top_k (what their bundles would do).
   std::optional<int> top_k;
   int64_t per_domain = 40;
   int threads = 0;
   int batch_items = 12;
   RandomDefinition random_definition = RandomDefinition::MeanNll;
+  AutoPlacement auto_placement;
   ProbeDefinition probe_definition = ProbeDefinition::LocalTopk;
   // The lab's replicas (QUALITY.md): node g = its contiguous range ∪ the hot experts, WITHOUT the planner's fill
   // to equal counts (which a bundle needs, a run-time restriction does not). Contiguous plans only.

@@ -89,6 +89,7 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
 
   // One restriction per node (they outlive every forward that points at them).
   const ExpertRestriction full = ExpertRestriction::all(spec, options.top_k);
+  const std::optional<int> node_top_k = options.node_top_k ? options.node_top_k : options.top_k;
   std::vector<std::unique_ptr<ExpertRestriction>> restrictions;
   std::vector<std::vector<uint8_t>> layer0_sets;  // probe: node's experts in the first MoE layer
   for (int64_t n = 0; n < N; ++n) {
@@ -96,7 +97,7 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
     BANYAN_CHECK(int64_t(lists.size()) == int64_t(moe_layers.size()),
                  "node {}: expert lists for {} MoE layers, the model has {}", n, lists.size(), moe_layers.size());
     try {
-      restrictions.push_back(std::make_unique<ExpertRestriction>(spec, lists, options.top_k));
+      restrictions.push_back(std::make_unique<ExpertRestriction>(spec, lists, node_top_k));
     } catch (const Error& e) {
       fail("node {}: {}", n, e.what());
     }
@@ -112,6 +113,7 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
   m.restricted.continuation_nll = NodeMatrix(S, N);
   m.restricted.probe_mass = NodeMatrix(S, N);
   m.probe_layer = moe_layers[0];
+  m.node_top_k = node_top_k ? *node_top_k : int(spec.top_k);
   m.probe_variants.assign(std::size(kAllProbeDefinitions), NodeMatrix(S, N));
   std::vector<int> local_counts;
   for (const auto& set : layer0_sets) local_counts.push_back(int(std::count(set.begin(), set.end(), uint8_t(1))));

@@ -37,7 +37,8 @@ struct QualityMeasureOptions {
   ProbeDefinition probe = ProbeDefinition::LocalTopk;
   int prompt_tokens = 64;
   int batch_items = 12;        // (sequence, node) forwards per engine call
-  std::optional<int> top_k;    // overrides the config's top-k for the full model and every node
+  std::optional<int> top_k;       // overrides the config's top-k for the full model (and nodes, unless node_top_k)
+  std::optional<int> node_top_k;  // overrides the top-k of every node (a plan's node_top_k)
   int threads = 0;             // threads for scoring logits (≤ 0: hardware concurrency)
   // Called after every batch with (forwards done, forwards total).
   std::function<void(int64_t, int64_t)> progress;
@@ -51,6 +52,7 @@ struct QualityMeasurements {
   std::vector<NodeMatrix> probe_variants;
   int probe_layer = -1;           // decoder layer of the probe (the first MoE layer)
   int probe_top_k = 0;            // experts per token in the probe's unmasked top-k
+  int node_top_k = 0;             // experts per token the node runs were asked for (before min with local count)
   double forward_seconds = 0;     // inside Engine::forward
   double scoring_seconds = 0;     // log-softmax of the logits
   int64_t forwards = 0;

@@ -14,5 +14,10 @@ inline constexpr int kTextCodePoints = 20000;   // documents are tokenized as te
 // The `auto` placement uses the probe for prompts shorter than this and prompt likelihood otherwise: the lab
 // found the probe better at 16-token prompts and likelihood within 2 % of the oracle at 64+ tokens.
 inline constexpr int kAutoProbeBelowTokens = 32;
+// Near-tie margins of the `auto` placement: a node whose prompt NLL is within kAutoNllMargin nats/token of the
+// best (or probe mass within kAutoProbeMargin) counts as a tie, and the least loaded tie wins. Chosen on
+// corpus-train (documents after the calibration ones), never on heldout-dev: see src/plan/QUALITY_EXPERIMENTS.md.
+inline constexpr double kAutoNllMargin = 0.075;
+inline constexpr double kAutoProbeMargin = 0.01;
 
 }  // namespace banyan::quality

@@ -10,7 +10,7 @@ namespace banyan {
 
 QualityReport build_quality_report(const std::vector<Document>& sequences, const QualityMeasurements& m,
                                    const std::vector<Policy>& policies, RandomDefinition random_definition,
-                                   ProbeDefinition probe_definition) {
+                                   ProbeDefinition probe_definition, const AutoPlacement& auto_placement) {
   const int64_t S = int64_t(sequences.size());
   BANYAN_CHECK(S == int64_t(m.full.size()) && S == m.restricted.continuation_nll.sequences,
                "report: {} sequences but {} full and {} restricted measurements", S, m.full.size(),
@@ -20,6 +20,7 @@ QualityReport build_quality_report(const std::vector<Document>& sequences, const
   r.nodes = m.restricted.continuation_nll.nodes;
   r.prompt_tokens = m.restricted.prompt_tokens;
   r.top_k = m.probe_top_k;
+  r.node_top_k = m.node_top_k;
   r.domain_counts = count_by_domain(sequences);
 
   std::vector<double> full_nll(static_cast<size_t>(S));
@@ -39,7 +40,9 @@ QualityReport build_quality_report(const std::vector<Document>& sequences, const
   r.random_definition = random_definition;
   std::vector<Policy> todo = policies;
   if (std::find(todo.begin(), todo.end(), Policy::Oracle) == todo.end()) todo.push_back(Policy::Oracle);
-  for (Policy p : todo) r.placements.push_back(score_placement(p, m.restricted, r.full_ppl, random_definition));
+  r.auto_placement = auto_placement;
+  for (Policy p : todo)
+    r.placements.push_back(score_placement(p, m.restricted, r.full_ppl, random_definition, auto_placement));
 
   r.probe_definition = std::string(probe_definition_name(probe_definition));
   for (size_t d = 0; d < m.probe_variants.size(); ++d) {
@@ -74,6 +77,7 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
   j["plan_id"] = r.plan_id;
   j["scheme"] = r.scheme;
   j["top_k"] = r.top_k;
+  j["node_top_k"] = r.node_top_k;
   j["prompt_tokens"] = r.prompt_tokens;
   j["per_domain"] = r.per_domain;
   j["num_sequences"] = r.num_sequences;
@@ -91,6 +95,9 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
     placements[std::string(policy_name(p.policy))] = pj;
   }
   j["placements"] = placements;
+  j["auto_placement"] = {{"nll_margin", r.auto_placement.nll_margin},
+                         {"probe_margin", r.auto_placement.probe_margin},
+                         {"order", "sequences in file order, least loaded among near-ties"}};
   j["probe_definition"] = r.probe_definition;
   nlohmann::json variants = nlohmann::json::object();
   for (const auto& [name, p] : r.probe_variants)
@@ -134,8 +141,8 @@ std::string format_quality_table(const QualityReport& r) {
   s += fmt::format("{} on {} ({} sequences:", r.protocol, r.heldout, r.num_sequences);
   for (const auto& [d, c] : r.domain_counts) s += fmt::format(" {} {}", d, c);
   s += ")\n";
-  s += fmt::format("plan {} scheme {} nodes {} experts/node {} replicate {} top-k {}\n", r.plan_id, r.scheme, r.nodes,
-                   r.experts_per_node, r.replicate, r.top_k);
+  s += fmt::format("plan {} scheme {} nodes {} experts/node {} replicate {} top-k {} (nodes {})\n", r.plan_id,
+                   r.scheme, r.nodes, r.experts_per_node, r.replicate, r.top_k, r.node_top_k);
   s += fmt::format("full model ppl {:.3f} (", r.full_ppl);
   bool first = true;
   for (const auto& [d, p] : r.full_ppl_by_domain) {
@@ -151,8 +158,11 @@ std::string format_quality_table(const QualityReport& r) {
     s += fmt::format("{:<11} {:>9.3f} {:>7.3f} {:>6.1f}% {}\n", policy_name(p.policy), p.ppl, p.ppl_ratio,
                      100.0 * p.agree_with_oracle, load);
   }
-  s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n\n",
+  s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n",
                    random_definition_name(r.random_definition), r.random.ppl_mean_nll, r.random.ppl_mean_node);
+  s += fmt::format("(auto = online in file order, least loaded among nodes within {} nats/token of the best prompt "
+                   "NLL, or {} probe mass for short prompts)\n\n",
+                   r.auto_placement.nll_margin, r.auto_placement.probe_margin);
   if (!r.probe_variants.empty()) {
     s += fmt::format("probe ({}); other probe definitions:", r.probe_definition);
     for (const auto& [name, p] : r.probe_variants) s += fmt::format(" {} {:.3f}", name, p.ppl);

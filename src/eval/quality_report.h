@@ -25,7 +25,8 @@ struct QualityReport {
   int64_t nodes = 0;
   int64_t experts_per_node = 0;
   int64_t replicate = 0;
-  int top_k = 0;        // experts per token the runs used (config or override)
+  int top_k = 0;        // experts per token of the full model (config or override)
+  int node_top_k = 0;   // experts per token asked of every node (plan's node_top_k or override; min with local)
   int prompt_tokens = 0;
   int64_t per_domain = 0;
 
@@ -37,6 +38,7 @@ struct QualityReport {
   RandomScores random;                 // both readings of "random = mean over nodes"
   RandomDefinition random_definition;  // the one reported as placements.random.ppl
   std::vector<PlacementScore> placements;
+  AutoPlacement auto_placement;        // margins the auto policy used
   std::string probe_definition;              // the one placements.probe uses
   std::map<std::string, PlacementScore> probe_variants;  // probe placement under every definition
   std::vector<double> ppl_if_all_sent_here;  // per node
@@ -55,7 +57,8 @@ struct QualityReport {
 // Scores every policy in `policies` (oracle is always computed; it is what the others are compared to).
 QualityReport build_quality_report(const std::vector<Document>& sequences, const QualityMeasurements& m,
                                    const std::vector<Policy>& policies, RandomDefinition random_definition,
-                                   ProbeDefinition probe_definition = ProbeDefinition::LocalTopk);
+                                   ProbeDefinition probe_definition = ProbeDefinition::LocalTopk,
+                                   const AutoPlacement& auto_placement = {});
 
 nlohmann::json quality_report_to_json(const QualityReport& r);
 std::string format_quality_table(const QualityReport& r);

@@ -113,7 +113,9 @@ PackedNode pack_node(const Checkpoint& ckpt, const ModelSpec& spec, const nlohma
   if (shards.size() > 1) write_shard_index(tmp, layout.total_bytes(), weight_map);
 
   const int64_t local = plan.experts_per_node;
-  write_text_file(tmp / "config.json", bundle_config(source_config, spec, local).dump(2) + "\n");
+  // The plan may widen the node's top-k (plan.node_top_k); the bundle routes every token to that many experts.
+  const int64_t node_top_k = plan.node_top_k > 0 ? plan.node_top_k : spec.top_k;
+  write_text_file(tmp / "config.json", bundle_config(source_config, spec, local, node_top_k).dump(2) + "\n");
   for (const auto& e : fs::directory_iterator(ckpt.dir()))
     if (is_small_copied_file(e)) {
       fs::copy_file(e.path(), tmp / e.path().filename());
@@ -132,7 +134,7 @@ PackedNode pack_node(const Checkpoint& ckpt, const ModelSpec& spec, const nlohma
       {"num_experts", plan.num_experts},
       {"top_k", spec.top_k},
       {"local_experts", local},
-      {"num_experts_per_tok", std::min(spec.top_k, local)},
+      {"num_experts_per_tok", std::min(node_top_k, local)},
       {"group_limit_dropped", spec.n_group > 1},
       {"local_to_global", node.experts},
       {"replicated", node.replicated},

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -38,6 +39,10 @@ NodeQuality quality_from_json(const nlohmann::json& j) {
 
 }  // namespace
 
+int64_t Plan::effective_node_top_k() const {
+  return std::min(node_top_k > 0 ? node_top_k : top_k, experts_per_node);
+}
+
 int Plan::moe_index(int layer) const {
   for (size_t i = 0; i < moe_layers.size(); ++i)
     if (moe_layers[i] == layer) return int(i);
@@ -48,6 +53,8 @@ void validate_plan(const Plan& plan, const std::string& label) {
   BANYAN_CHECK(!plan.nodes.empty(), "{}: plan has no nodes", label);
   BANYAN_CHECK(plan.num_experts > 0 && plan.top_k > 0, "{}: plan needs num_experts and top_k > 0", label);
   BANYAN_CHECK(!plan.moe_layers.empty(), "{}: plan lists no MoE layers", label);
+  BANYAN_CHECK(plan.node_top_k >= 0 && plan.node_top_k <= plan.num_experts,
+               "{}: node_top_k {} out of range [1, {}] (0 = top_k)", label, plan.node_top_k, plan.num_experts);
   for (size_t n = 0; n < plan.nodes.size(); ++n) {
     const PlanNode& node = plan.nodes[n];
     BANYAN_CHECK(node.index == int(n), "{}: node {} has index {}", label, n, node.index);
@@ -83,6 +90,7 @@ std::string compute_plan_id(const Plan& plan) {
   };
   feed(plan.source_sha256);
   feed(plan.scheme);
+  if (plan.node_top_k > 0 && plan.node_top_k != plan.top_k) feed("node_top_k=" + std::to_string(plan.node_top_k));
   for (const auto& node : plan.nodes)
     for (const auto& layer : node.experts) {
       std::string s;
@@ -102,12 +110,14 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["moe_layers"] = plan.moe_layers;
   j["num_experts"] = plan.num_experts;
   j["top_k"] = plan.top_k;
+  j["node_top_k"] = plan.node_top_k > 0 ? plan.node_top_k : plan.top_k;
   j["scheme"] = plan.scheme;
   j["experts_per_node"] = plan.experts_per_node;
   j["replicate"] = plan.replicate;
   j["seed"] = plan.seed;
   j["balanced_clusters"] = plan.balanced_clusters;
   j["criterion"] = plan.criterion;
+  j["refine"] = plan.refine;
   if (plan.calibration) {
     const auto& c = *plan.calibration;
     j["calibration"] = {{"profiles", c.profiles},     {"corpus", c.corpus},         {"documents", c.documents},
@@ -147,12 +157,14 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& label) {
     p.moe_layers = j.at("moe_layers").get<std::vector<int>>();
     p.num_experts = j.at("num_experts").get<int64_t>();
     p.top_k = j.at("top_k").get<int64_t>();
+    p.node_top_k = j.value("node_top_k", p.top_k);
     p.scheme = j.at("scheme").get<std::string>();
     p.experts_per_node = j.at("experts_per_node").get<int64_t>();
     p.replicate = j.value("replicate", int64_t(0));
     p.seed = j.value("seed", uint64_t(0));
     p.balanced_clusters = j.value("balanced_clusters", false);
     p.criterion = j.value("criterion", "probs");
+    p.refine = j.value("refine", 0);
     if (j.contains("calibration") && !j["calibration"].is_null()) {
       const auto& c = j["calibration"];
       PlanCalibration cal;

@@ -62,15 +62,23 @@ struct Plan {
   std::vector<int> moe_layers;  // decoder layer index of each MoE layer; expert lists are indexed like this
   int64_t num_experts = 0;
   int64_t top_k = 0;
+  // Experts each node routes every token to, before the min with its local count: its bundle's
+  // num_experts_per_tok. The model's top_k unless the plan widens it (planner.h: auto_node_top_k); 0 or a plan
+  // file without the key means top_k.
+  int64_t node_top_k = 0;
   std::string scheme;  // contiguous | clustered | budget
   int64_t experts_per_node = 0;  // experts every node holds in every MoE layer
   int64_t replicate = 0;
   uint64_t seed = 0;
   bool balanced_clusters = false;  // clusters were capacity-constrained (plan --balance)
   std::string criterion = "probs";  // expert selection criterion (profiles tensor)
+  int refine = 0;                   // rounds of cluster/expert-set refinement (plan/refine.h)
   std::optional<PlanCalibration> calibration;
   std::vector<PlanCluster> clusters;
   std::vector<PlanNode> nodes;
+
+  // Experts per token a node of this plan routes to: min(node_top_k, experts_per_node).
+  int64_t effective_node_top_k() const;
 
   // Looks up the plan's list index of decoder layer `layer`; -1 when it is not an MoE layer.
   int moe_index(int layer) const;
@@ -78,7 +86,8 @@ struct Plan {
 
 // Checks structure: ids in range, no duplicates, equal counts per node and layer, replicated ⊂ experts.
 void validate_plan(const Plan& plan, const std::string& label);
-// First 16 hex digits of a 64-bit FNV-1a hash over source hash, scheme and every node's expert lists.
+// First 16 hex digits of a 64-bit FNV-1a hash over source hash, scheme, every node's expert lists and, when it
+// differs from top_k, node_top_k (so plans from before node_top_k keep their ids).
 std::string compute_plan_id(const Plan& plan);
 
 nlohmann::json plan_to_json(const Plan& plan);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "plan/kmeans.h"
 #include "plan/predicted_quality.h"
+#include "plan/refine.h"
 
 namespace banyan {
 namespace {
@@ -128,6 +129,13 @@ std::string_view criterion_name(Criterion c) {
   return "?";
 }
 
+int64_t auto_node_top_k(int64_t top_k, int64_t local, int64_t num_experts) {
+  BANYAN_CHECK(top_k >= 1 && local >= 1 && local <= num_experts, "auto_node_top_k: top_k {}, {} of {} experts",
+               top_k, local, num_experts);
+  if (local >= num_experts) return top_k;
+  return std::min(local, (3 * top_k + 1) / 2);
+}
+
 PlanOptions resolve_auto(const PlanOptions& options, const Profiles* profiles) {
   if (options.scheme != Scheme::Auto) return options;
   BANYAN_CHECK(profiles, "plan: scheme auto needs --profiles (calibration)");
@@ -158,6 +166,7 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
   const int64_t E = model.num_experts, N = o.nodes, L = int64_t(model.moe_layers.size());
   BANYAN_CHECK(N >= 1, "plan: --nodes must be at least 1, got {}", N);
   BANYAN_CHECK(E >= 1 && L >= 1, "plan: model has no routed experts ({} experts, {} MoE layers)", E, L);
+  BANYAN_CHECK(o.refine >= 0, "plan: --refine {} must be >= 0", o.refine);
   BANYAN_CHECK(o.replicate >= 0 && o.replicate <= E, "plan: --replicate {} out of range [0, {}]", o.replicate, E);
   const bool disjoint = o.scheme != Scheme::Budget;
   if (disjoint) {
@@ -200,6 +209,7 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
   plan.seed = o.seed;
   plan.balanced_clusters = o.balance && o.scheme != Scheme::Contiguous;
   plan.criterion = std::string(criterion_name(o.criterion));
+  plan.refine = o.scheme != Scheme::Contiguous ? o.refine : 0;
   plan.nodes.resize(size_t(N));
   for (int g = 0; g < N; ++g) {
     plan.nodes[g].index = g;
@@ -220,6 +230,8 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
     std::iota(all_docs.begin(), all_docs.end(), 0);
     overall = mean_scores(p, criterion_tensor(p, o.criterion), all_docs);
   }
+  RefineOptions refine_options;
+  std::vector<std::vector<std::vector<int>>> refined_sets;  // [cluster][layer], when refined
   if (o.scheme != Scheme::Contiguous) {
     const Profiles& p = *profiles;
     KMeansOptions ko;
@@ -229,6 +241,15 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
     ko.balanced = o.balance;
     KMeansResult km = cosine_kmeans(p.probs, p.docs, p.layers * p.experts, ko);
     doc_cluster = km.assignment;
+    if (o.refine > 0) {
+      refine_options.per_node = o.scheme == Scheme::Clustered ? E / N : o.experts_per_node;
+      refine_options.disjoint = o.scheme == Scheme::Clustered;
+      refine_options.balanced = o.balance;
+      refine_options.rounds = o.refine;
+      refine_clusters(p, criterion_tensor(p, o.criterion), int(N), doc_cluster, refine_options);
+      refined_sets = best_sets(cluster_mass(p, criterion_tensor(p, o.criterion), doc_cluster, int(N)),
+                               refine_options);
+    }
     cluster_docs.assign(size_t(N), {});
     for (int64_t d = 0; d < p.docs; ++d) cluster_docs[doc_cluster[d]].push_back(d);
     for (int g = 0; g < N; ++g) {
@@ -242,6 +263,8 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
     if (o.scheme == Scheme::Contiguous) {
       for (int g = 0; g < N; ++g)
         for (int64_t e = g * E / N; e < (g + 1) * E / N; ++e) plan.nodes[g].experts[l].push_back(int(e));
+    } else if (o.scheme == Scheme::Clustered && !refined_sets.empty()) {
+      for (int g = 0; g < N; ++g) plan.nodes[g].experts[l] = refined_sets[g][l];
     } else if (o.scheme == Scheme::Clustered) {
       std::vector<std::vector<double>> means;
       for (int g = 0; g < N; ++g) means.push_back(cluster_mean[g][l]);
@@ -292,6 +315,13 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
       std::sort(set.begin(), set.end());
     }
   plan.experts_per_node = int64_t(per_node);
+  BANYAN_CHECK(o.node_top_k >= 0 && o.node_top_k <= E, "plan: --node-top-k {} out of range [1, {}]", o.node_top_k, E);
+  if (o.node_top_k > 0)
+    plan.node_top_k = o.node_top_k;
+  else if (requested.scheme == Scheme::Auto)
+    plan.node_top_k = auto_node_top_k(model.top_k, plan.experts_per_node, E);
+  else
+    plan.node_top_k = model.top_k;
 
   if (profiles) {
     const Profiles& p = *profiles;

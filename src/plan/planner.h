@@ -23,7 +23,8 @@
 //              the profiles carry it, else topk_mass, else probs; balanced clusters. Measured on tiny-qwen3moe
 //              heldout-dev (plans from corpus-train, likelihood placement): 4 nodes x 64 experts 8.66 -> 7.41
 //              (oracle 7.51 -> 6.79); 4 disjoint quarters 35.4 -> 33.8. The user's criterion/balance are ignored,
-//              --replicate is kept. The written plan records the resolved scheme, criterion and balance.
+//              --replicate is kept. The written plan records the resolved scheme, criterion and balance, and
+//              node_top_k = auto_node_top_k(...) unless --node-top-k is given.
 // Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
 #pragma once
 #include <optional>
@@ -52,6 +53,12 @@ struct PlanOptions {
   int restarts = 10;             // k-means restarts
   Criterion criterion = Criterion::Probs;
   bool balance = false;          // balanced clusters: each takes at most ceil(docs / nodes) documents
+  // Experts per token on every node (the bundles' num_experts_per_tok). 0: the model's top_k, or under
+  // scheme auto the widening rule auto_node_top_k.
+  int64_t node_top_k = 0;
+  // Rounds of alternating refinement of clusters and expert sets (plan/refine.h; clustered and budget). With
+  // rounds > 0 the clustered split maximises captured mass instead of the preference ratio.
+  int refine = 0;
 };
 
 // What the plan needs to know about the model (from ModelSpec + Checkpoint, filled by the caller).
@@ -64,6 +71,14 @@ struct PlanModel {
   int64_t num_experts = 0;
   int64_t top_k = 0;
 };
+
+// The top-k `auto` gives nodes holding `local` of `num_experts` experts: min(local, round(1.5 * top_k)) when a
+// node lacks experts, else top_k. Why: a restricted node has lost part of every token's top-k mass, and routing
+// each token to more of the experts it still has recovers some of it (QUALITY.md lab facts: top-12 at 4 x 50 %
+// 10.26 -> 9.58, 4 disjoint quarters 53.1 -> 41.9; the full model is no worse at top-12, 4.376 vs 4.390). It
+// costs 1.5x the routed-expert compute per token on the node. A fixed rule rather than a value tuned on
+// evaluation text: widening further (top-16) was not better on the 4 x 64 plan (QUALITY_EXPERIMENTS.md).
+int64_t auto_node_top_k(int64_t top_k, int64_t local, int64_t num_experts);
 
 // The concrete options `auto` stands for, given the profiles (required).
 // Options whose scheme is not Auto are returned unchanged.

@@ -40,10 +40,40 @@ TEST(Placement, ChoicesPerPolicy) {
 }
 
 TEST(Placement, AutoUsesLikelihoodForLongPromptsAndProbeForShort) {
-  auto in = example();
+  auto in = example();  // no near-ties within the default margins
   EXPECT_EQ(choose_nodes(Policy::Auto, in), choose_nodes(Policy::Likelihood, in));  // 64-token prompts
   in.prompt_tokens = 16;
   EXPECT_EQ(choose_nodes(Policy::Auto, in), choose_nodes(Policy::Probe, in));
+}
+
+// auto, online in sequence order: among nodes within the margin of the best prompt NLL, the one with the fewest
+// sequences so far; outside the margin the best node wins however loaded it is.
+TEST(Placement, AutoTakesTheLeastLoadedNearTie) {
+  PlacementInputs in;
+  in.prompt_tokens = 64;
+  in.prompt_nll = NodeMatrix(5, 3);
+  in.continuation_nll = NodeMatrix(5, 3);
+  in.probe_mass = NodeMatrix(5, 3);
+  const double nll[5][3] = {{1.00, 1.03, 2.0},   // 0 best; 1 within 0.05 but both empty -> the better, 0
+                            {1.00, 1.03, 2.0},   // 0 has 1, 1 has 0 -> 1
+                            {1.00, 1.20, 1.04},  // 0 and 2 tie, 2 is empty -> 2
+                            {1.00, 1.50, 1.50},  // only 0 -> 0 (now 2 sequences)
+                            {1.02, 1.00, 1.04}}; // all three within 0.05; loads 2, 1, 1 -> 1 (better than 2)
+  for (int s = 0; s < 5; ++s)
+    for (int n = 0; n < 3; ++n) in.prompt_nll.at(s, n) = nll[s][n];
+  AutoPlacement o;
+  o.nll_margin = 0.05;
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>{0, 1, 2, 0, 1}));
+  o.nll_margin = 0;  // pure likelihood
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), choose_nodes(Policy::Likelihood, in));
+  o.nll_margin = -1;
+  EXPECT_THROW(choose_nodes(Policy::Auto, in, o), Error);
+  o.nll_margin = 0.05;
+  // Short prompts: the probe metric with its own margin (higher is better).
+  in.prompt_tokens = 16;
+  for (int s = 0; s < 5; ++s) in.probe_mass.at(s, 0) = 0.50, in.probe_mass.at(s, 1) = 0.495, in.probe_mass.at(s, 2) = 0.1;
+  o.probe_margin = 0.01;
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>{0, 1, 0, 1, 0}));
 }
 
 TEST(Placement, ScoresByHand) {

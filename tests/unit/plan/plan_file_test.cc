@@ -77,3 +77,30 @@ TEST(PlanFile, ValidationRejectsBrokenPlans) {
   }
   EXPECT_NO_THROW(plan_from_json(j, "ok"));
 }
+
+// node_top_k: written and read back; a plan file without it means the model's top_k; it enters the id only when
+// it differs from top_k (older plans keep their ids); out of range is refused.
+TEST(PlanFile, NodeTopKRoundTripDefaultAndId) {
+  Plan a = sample_plan();
+  EXPECT_EQ(a.node_top_k, a.top_k);
+  auto j = plan_to_json(a);
+  EXPECT_EQ(j["node_top_k"], 2);
+  j.erase("node_top_k");
+  EXPECT_EQ(plan_from_json(j, "old").node_top_k, 2);
+  EXPECT_EQ(plan_from_json(j, "old").id, a.id);
+  Plan zero = a;
+  zero.node_top_k = 0;  // unset in code means top_k, same id
+  EXPECT_EQ(compute_plan_id(zero), a.id);
+  EXPECT_EQ(zero.effective_node_top_k(), 2);
+  Plan wide = a;
+  wide.node_top_k = 3;
+  EXPECT_NE(compute_plan_id(wide), a.id);
+  EXPECT_EQ(wide.effective_node_top_k(), 3);
+  wide.node_top_k = 8;  // more than the node holds: the bundle routes to all its local experts
+  EXPECT_EQ(wide.effective_node_top_k(), wide.experts_per_node);
+  wide.id = compute_plan_id(wide);
+  EXPECT_EQ(plan_from_json(plan_to_json(wide), "wide").node_top_k, 8);
+  auto k = plan_to_json(wide);
+  k["node_top_k"] = 9;
+  EXPECT_THROW(plan_from_json(k, "too wide"), Error);
+}

@@ -281,7 +281,46 @@ TEST(Planner, AutoPlanUsesOutNormWhenPresent) {
   explicit_options.scheme = Scheme::Budget;
   explicit_options.criterion = Criterion::OutNorm;
   explicit_options.balance = true;
+  explicit_options.node_top_k = 3;  // auto widens k = 2 to round(1.5 k) = 3 (the id covers it)
   Plan same = make_plan(model(16, 2), explicit_options, &p);
   for (int g = 0; g < 2; ++g) EXPECT_EQ(plan.nodes[g].experts, same.nodes[g].experts);
   EXPECT_EQ(plan.id, same.id);
+}
+
+// The widening rule: min(local, round(1.5 k)) for nodes that lack experts, the model's k for a full node.
+TEST(Planner, AutoNodeTopKRule) {
+  EXPECT_EQ(auto_node_top_k(8, 64, 128), 12);
+  EXPECT_EQ(auto_node_top_k(8, 32, 128), 12);
+  EXPECT_EQ(auto_node_top_k(8, 10, 128), 10);   // capped by the local count
+  EXPECT_EQ(auto_node_top_k(8, 128, 128), 8);   // a full node is the full model
+  EXPECT_EQ(auto_node_top_k(2, 4, 8), 3);
+  EXPECT_EQ(auto_node_top_k(3, 4, 8), 4);       // round(4.5) = 5, capped at 4
+  EXPECT_EQ(auto_node_top_k(1, 4, 8), 2);
+  EXPECT_THROW(auto_node_top_k(2, 9, 8), Error);
+}
+
+// auto records the widened top-k; explicit schemes keep the model's unless --node-top-k is given.
+TEST(Planner, NodeTopKInPlans) {
+  Profiles p = make_grouped_profiles(2, 12, 2, 16, 7);
+  PlanOptions o;
+  o.nodes = 2;
+  o.scheme = Scheme::Auto;
+  o.experts_per_node = 10;
+  Plan a = make_plan(model(16, 2), o, &p);
+  EXPECT_EQ(a.node_top_k, 3);  // model k 2 -> round(3)
+  o.experts_per_node = 0;      // disjoint halves: 8 local
+  EXPECT_EQ(make_plan(model(16, 2), o, &p).node_top_k, 3);
+  o.node_top_k = 5;
+  EXPECT_EQ(make_plan(model(16, 2), o, &p).node_top_k, 5);
+  o.node_top_k = 17;
+  EXPECT_THROW(make_plan(model(16, 2), o, &p), Error);
+  PlanOptions c;
+  c.nodes = 2;
+  c.scheme = Scheme::Contiguous;
+  Plan plain = make_plan(model(16, 2), c, nullptr);
+  EXPECT_EQ(plain.node_top_k, 2);
+  c.node_top_k = 4;
+  Plan wide = make_plan(model(16, 2), c, nullptr);
+  EXPECT_EQ(wide.node_top_k, 4);
+  EXPECT_NE(wide.id, plain.id);
 }
