@@ -178,4 +178,6 @@ const server = http.createServer((req, res) => {
     }
   });
 });
+// Exit at once on a signal (the tests' cleanup waits for it), without waiting for llama.cpp's threads to wind down.
+for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));
 server.listen(port, host, () => console.log(`${name}: listening on http://${host}:${server.address().port}`));
