@@ -22,7 +22,7 @@ namespace {
 constexpr int64_t kRowBlock = 4;   // W rows per register tile
 constexpr int64_t kXBlock = 64;    // x rows kept hot in cache while a thread walks its W rows
 
-constexpr int64_t kDirectMaxRows = 8;  // up to this many x rows, bf16 weights are widened in registers
+constexpr int64_t kDirectMaxRows = 2;  // up to this many x rows, bf16 weights are widened in registers
 
 void matmul_rows(const float* x, int64_t n, int64_t ldx, const Matrix& w, int64_t r0, int64_t r1, float* y,
                  int64_t ldy) {
