@@ -2,7 +2,10 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
+#include "core/error.h"
 #include "pack/bundle_writer.h"
+#include "pack/gguf/gguf_export.h"
+#include "pack/gguf/gguf_pack.h"
 #include "plan/plan_file.h"
 
 namespace banyan::cli {
@@ -12,6 +15,7 @@ struct PackArgs {
   std::string model, plan, out;
   uint64_t max_shard_bytes = 4ull << 30;
   std::vector<int> nodes;
+  std::string format = "bundle", gguf_type = "f16";
 };
 
 int run_pack(const PackArgs& a) {
@@ -19,6 +23,15 @@ int run_pack(const PackArgs& a) {
   PackOptions o;
   o.max_shard_bytes = a.max_shard_bytes;
   o.nodes = a.nodes;
+  BANYAN_CHECK(a.format == "bundle" || a.format == "gguf" || a.format == "both",
+               "pack: --format must be bundle, gguf or both, got '{}'", a.format);
+  if (a.format != "bundle") {
+    gguf::GgufPackOptions g{gguf::parse_export_type(a.gguf_type), a.format == "both"};
+    for (const auto& n : gguf::pack_gguf(a.model, plan, a.out, o, g))
+      fmt::print("{}\t{} experts/layer\t{} bytes\t{}\n", n.gguf.string(), n.bundle.local_experts, n.gguf_bytes,
+                 a.format == "both" ? n.bundle.dir.string() : "(bundle removed)");
+    return 0;
+  }
   for (const auto& n : pack_bundles(a.model, plan, a.out, o))
     fmt::print("{}\t{} experts/layer\t{} bytes\t{} shard(s)\n", n.dir.string(), n.local_experts, n.tensor_bytes,
                n.shards);
@@ -33,6 +46,10 @@ RegisterCommand reg{{"pack", "Write per-node bundles (smaller valid checkpoints)
                        sub.add_option("--max-shard-bytes", a->max_shard_bytes,
                                       "Largest safetensors shard of a bundle (default 4 GiB)");
                        sub.add_option("--node", a->nodes, "Only these node indices (repeatable)");
+                       sub.add_option("--format", a->format,
+                                      "bundle (default) | gguf (OUT/node-i.gguf for llama.cpp) | both");
+                       sub.add_option("--gguf-type", a->gguf_type,
+                                      "GGUF weight type: f16 (default) | bf16 | f32 | q8_0");
                        return [a] { return run_pack(*a); };
                      }}};
 

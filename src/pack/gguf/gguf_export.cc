@@ -1,7 +1,11 @@
 #include "pack/gguf/gguf_export.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "format/safetensors.h"
 #include "model/tensor_class.h"
@@ -25,6 +29,42 @@ uint32_t file_type_code(TensorType t) {
     case TensorType::BF16: return 32;
   }
   return 0;
+}
+
+// Tells the kernel this process no longer needs the source pages in [p, p+n): they stay in the page cache but
+// leave our resident set, so converting a checkpoint larger than RAM keeps RSS near one chunk.
+void release_pages(const uint8_t* p, uint64_t n) {
+  static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1), end = (uintptr_t(p) + n) & ~(page - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+// Converts one source tensor to the output type and appends it, a chunk of whole rows at a time (whole heads
+// for the rotary permutation, which moves rows only within a head).
+void append_converted(const TensorView& v, const TensorPlan& p, Writer& w, uint64_t chunk_bytes) {
+  const int64_t rows = v.shape.empty() ? 1 : v.shape[0];
+  const int64_t cols = rows > 0 ? v.numel() / rows : 0;
+  int64_t unit = 1;  // rows per indivisible unit
+  if (p.rotary_heads > 0) {
+    BANYAN_CHECK(rows % p.rotary_heads == 0, "{}: {} rows do not split into {} heads", p.desc.name, rows,
+                 p.rotary_heads);
+    unit = rows / p.rotary_heads;
+  }
+  const int64_t per_chunk = unit * std::max<int64_t>(1, int64_t(chunk_bytes / 4) / std::max<int64_t>(1, unit * cols));
+  const size_t elem = dtype_size(v.dtype);
+  std::vector<float> x;
+  std::string buf;
+  for (int64_t r0 = 0; r0 < rows; r0 += per_chunk) {
+    const int64_t nr = std::min(per_chunk, rows - r0);
+    const uint8_t* src = v.data + size_t(r0 * cols) * elem;
+    x.resize(size_t(nr * cols));
+    convert_to_f32(v.dtype, src, x.data(), x.size());
+    release_pages(src, uint64_t(nr * cols) * elem);
+    if (p.rotary_heads > 0) x = permute_rotary_rows(x, nr, cols, nr / unit);
+    buf.clear();
+    encode(p.desc.type, x.data(), int64_t(x.size()), buf);
+    w.append(buf.data(), buf.size());
+  }
 }
 
 }  // namespace
@@ -140,7 +180,8 @@ std::vector<TensorPlan> plan_tensors(const ModelSpec& s, const std::filesystem::
   return plans;
 }
 
-ExportStats export_gguf(const std::filesystem::path& dir, const std::filesystem::path& out, TensorType type) {
+ExportStats export_gguf(const std::filesystem::path& dir, const std::filesystem::path& out, TensorType type,
+                        uint64_t chunk_bytes) {
   const ModelSpec spec = load_model_spec(dir);
   const std::string arch = gguf_architecture(spec.family);
   std::vector<KeyValue> kvs{
@@ -154,20 +195,15 @@ ExportStats export_gguf(const std::filesystem::path& dir, const std::filesystem:
   const auto plans = plan_tensors(spec, dir, type);
   std::vector<TensorDesc> descs;
   for (const auto& p : plans) descs.push_back(p.desc);
-  Writer w(out, std::move(kvs), std::move(descs));
+  // Written to "<out>.partial" and renamed when complete, so a crash never leaves a truncated GGUF under the name.
+  auto partial = out;
+  partial += ".partial";
+  Writer w(partial, std::move(kvs), std::move(descs));
   Checkpoint ckpt(dir);
-  std::string buf;
-  for (const auto& p : plans) {
-    for (const auto& src : p.sources) {
-      const TensorView v = ckpt.view(src);
-      std::vector<float> x = v.to_f32();
-      if (p.rotary_heads > 0) x = permute_rotary_rows(x, v.shape.at(0), v.numel() / v.shape.at(0), p.rotary_heads);
-      buf.clear();
-      encode(p.desc.type, x.data(), int64_t(x.size()), buf);
-      w.append(buf.data(), buf.size());
-    }
-  }
+  for (const auto& p : plans)
+    for (const auto& src : p.sources) append_converted(ckpt.view(src), p, w, chunk_bytes);
   w.finish();
+  std::filesystem::rename(partial, out);
   ExportStats st;
   st.tensors = plans.size();
   st.bytes = std::filesystem::file_size(out);

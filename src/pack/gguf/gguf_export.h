@@ -31,7 +31,12 @@ struct ExportStats {
   size_t tensors = 0;
   uint64_t bytes = 0;
 };
+// Source tensors are converted `chunk_bytes` of f32 at a time (whole rows; whole heads for the rotary
+// permutation); the output does not depend on it. Source pages are released after conversion (madvise), so peak
+// RSS is about one chunk plus the largest metadata array, whatever the checkpoint's size. The file is written as
+// "<out_file>.partial" and renamed when complete.
+inline constexpr uint64_t kExportChunkBytes = 16ull << 20;
 ExportStats export_gguf(const std::filesystem::path& model_dir, const std::filesystem::path& out_file,
-                        TensorType type);
+                        TensorType type, uint64_t chunk_bytes = kExportChunkBytes);
 
 }  // namespace banyan::gguf

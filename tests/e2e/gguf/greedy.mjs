@@ -5,10 +5,12 @@ import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 const [modelPath, nText, promptsJson] = process.argv.slice(2);
 const n = Number(nText);
-const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
+// One thread by default: on a shared, loaded machine llama.cpp's spinning worker threads make a tiny model crawl.
+const threads = Number(process.env.GGUF_LLAMA_THREADS ?? 1);
+const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads});
 const model = await llama.loadModel({modelPath});
 for (const prompt of JSON.parse(promptsJson)) {
-  const context = await model.createContext({contextSize: 256});
+  const context = await model.createContext({contextSize: 256, threads});
   const seq = context.getSequence();
   const promptIds = Array.from(model.tokenize(prompt, false));
   const ids = [];
