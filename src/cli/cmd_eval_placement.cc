@@ -58,7 +58,9 @@ RegisterEvalCommand reg{{"placement", "Which node each placement policy picks pe
                            sub.add_option("--plan", a->plan, "plan.json from `banyan plan`")->required();
                            sub.add_option("--heldout", a->heldout, "Heldout corpus (.jsonl or .jsonl.xz)")->required();
                            sub.add_option("--placement", a->placements, "Comma-separated: probe,likelihood,auto");
-                           sub.add_option("--top-k", a->top_k, "Override experts per token (full model and nodes)");
+                           sub.add_option("--top-k", a->top_k,
+                                          "Override experts per token of the full model and every node (default: "
+                                          "the config's for the full model, the plan's node_top_k for nodes)");
                            sub.add_option("--max-per-domain", a->per_domain, "Heldout sequences per domain");
                            sub.add_option("--batch", a->batch, "(sequence, node) forwards per engine call");
                            sub.add_option("--threads", a->threads, "Threads (default: all cores)");
