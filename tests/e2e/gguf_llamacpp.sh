@@ -64,7 +64,7 @@ check "$DEMO" bf16 "$F32_TOKENS" demo 8
 
 # A 3-node plan (budget: 12 of 32 experts per node, from a small calibration), packed straight to GGUF.
 "$BANYAN" calibrate --model "$DEMO" --corpus "$DEMO/calib.jsonl.xz" --per-domain 4 --tokens 96 \
-  --out "$TMP/profiles.safetensors" 2>/dev/null
+  --out "$TMP/profiles.safetensors" >/dev/null 2>&1
 "$BANYAN" plan --model "$DEMO" --profiles "$TMP/profiles.safetensors" --nodes 3 --scheme budget \
   --experts-per-node 12 --out "$TMP/plan.json" >/dev/null 2>&1
 "$BANYAN" pack --model "$DEMO" --plan "$TMP/plan.json" --out "$TMP/both" --format both --gguf-type bf16 \
