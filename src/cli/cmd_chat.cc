@@ -24,12 +24,9 @@ struct ChatArgs {
 };
 
 std::vector<int32_t> render_ids(const ChatTemplate& tmpl, const Tokenizer& tok, const nlohmann::ordered_json& msgs) {
-  std::vector<int32_t> ids;
-  for (const auto& seg : tmpl.render_segments(msgs, true)) {
-    auto part = tok.encode(seg.text, false, !seg.from_content);
-    ids.insert(ids.end(), part.begin(), part.end());
-  }
-  return ids;
+  // Whole prompt tokenized at once (as transformers does); special-token text inside message content stays text.
+  const RenderedChat r = tmpl.render_with_spans(msgs, true);
+  return tok.encode_spans(r.text, r.content_spans, /*add_special_tokens=*/false);
 }
 
 int run_chat(const ChatArgs& a) {
