@@ -27,6 +27,7 @@ const char* policy_name(Policy p);
 struct Candidate {
   std::string name;
   int64_t load = 0;  // requests active + queued (node-reported when scored, else the router's in-flight count)
+                     // plus the live sessions pinned to the node
   bool scored = false;  // the node answered /v1/banyan/score (either metric may still be missing)
   std::optional<double> probe_mass;      // null when the node cannot probe (no full router)
   std::optional<double> prompt_logprob;
@@ -36,7 +37,9 @@ struct Candidate {
 
 struct PlacementOptions {
   double probe_tie = 0.01;     // probe_mass within this of the best counts as a tie
-  double logprob_tie = 0.02;   // mean prompt log-prob (nats/token) within this of the best counts as a tie
+  // Mean prompt log-prob (nats/token) within this of the best counts as a tie. 0.075 = eval quality's online
+  // `auto` margin (quality::kAutoNllMargin), chosen on corpus-train (src/plan/QUALITY_EXPERIMENTS.md).
+  double logprob_tie = 0.075;
   int64_t auto_probe_below = 32;
 };
 

@@ -131,6 +131,11 @@ struct RouterServer::Impl {
         cands.push_back(c);
       }
     }
+    // Load counts the sessions pinned to a node as well as its requests: pinned sessions are the work it will
+    // get (chat turns come back), and balancing them is what eval quality's online `auto` simulation measures.
+    const auto pinned = sessions.count_by_node(Clock::now());
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (auto it = pinned.find(nodes[i].address.name); it != pinned.end()) cands[i].load += it->second;
     const Policy policy = fallback.empty() ? opt.policy : opt.fallback;
     const Decision d = place(policy, session, cands, opt.placement);
     *metric = d.metric;
