@@ -7,7 +7,7 @@
 # Each measurement runs RUNS times (engines interleaved) and the median is reported, with the load average.
 # Prints ONE JSON object on stdout (progress on stderr).
 #
-# usage: scripts/bench-vs-llamacpp.sh [BANYAN_BINARY]      env: RUNS=3 THREADS="1 2" MODELS="demo tiny" F16=1
+# usage: scripts/bench-vs-llamacpp.sh [BANYAN_BINARY]   env: RUNS=3 THREADS="1 2" MODELS="demo tiny" F16=1 RESULTS_JSONL=
 # (F16=0 skips llama.cpp's f16 GGUF; each measurement takes ~5 s on an idle core, far more on a loaded machine)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +25,9 @@ if [ ! -d "$NODE_DIR/node_modules/@node-llama-cpp/linux-x64" ]; then
 fi
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true NODE_LLAMA_CPP_DIR="$NODE_DIR/node_modules/node-llama-cpp"
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-RESULTS="$TMP/results.jsonl"; : > "$RESULTS"
+# RESULTS_JSONL=FILE keeps the raw measurements and appends to them across invocations (the JSON then summarises
+# all of them): runs can be split, and an interrupted run loses nothing. MODELS="" only summarises FILE.
+if [ -n "${RESULTS_JSONL:-}" ]; then RESULTS=$RESULTS_JSONL; touch "$RESULTS"; else RESULTS="$TMP/results.jsonl"; : > "$RESULTS"; fi
 
 model_dir() {
   case $1 in
@@ -94,7 +96,7 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 print(json.dumps({
     "bench": "banyan-vs-llamacpp",
     "machine": {"cpu": cpu, "cores": os.cpu_count(), "loadavg_before": sys.argv[2], "loadavg_after": sys.argv[3]},
-    "runs": int(sys.argv[4]), "statistic": "median over runs (each run: best of 3 inside the engine's bench)",
+    "runs_per_invocation": int(sys.argv[4]), "statistic": "median over runs (each run: best of 3 inside the engine's bench)",
     "workload": {"prefill_tokens": 512, "decode_context": 64, "decode_steps": 64,
                  "banyan_kv": "f32", "llamacpp_kv": "f16 (its default)", "tokens": "random ids, fixed seed"},
     "results": table, "ratios_banyan_over_llamacpp": ratios}, indent=1))
