@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "eval/bench_tokenizer.h"
+#include "runtime/cuda/bench_cuda.h"
 
 namespace banyan::cli {
 namespace {
@@ -35,14 +36,29 @@ RegisterCommand reg{{"bench", "Speed benchmarks printing JSON (--model DIR: engi
                        sub.require_subcommand(0, 1);
                        auto server = add_bench_server_options(sub);  // `bench --server URL` (src/cli/bench_server.h)
                        auto engine = add_bench_engine_options(sub);  // `bench --model DIR` (src/cli/bench_engine.h)
+                       // `bench --device cuda[:i] (--dummy-weights --config CONFIG.json | --model DIR)`
+                       auto dev = std::make_shared<CudaBenchOptions>();
+                       dev->device = "cpu";
+                       auto dummy = std::make_shared<bool>(false);
+                       sub.add_option("--device", dev->device, "Engine device for a device benchmark: cuda or cuda:i");
+                       sub.add_flag("--dummy-weights", *dummy, "Random weights generated on the device (with --config)");
+                       sub.add_option("--config", dev->config, "config.json of the geometry (--dummy-weights)");
+                       sub.add_option("--experts-per-node", dev->experts_per_node, "Experts held (one node's share)");
                        auto o = std::make_shared<BenchTokenizerOptions>();
                        CLI::App* tok = sub.add_subcommand("tokenizer", "Single-threaded encode throughput");
                        tok->add_option("--model", o->model, "Directory holding tokenizer.json")->required();
                        tok->add_option("--corpus", o->corpus, "JSONL corpus of {\"text\"} lines (.jsonl or .jsonl.xz)")
                            ->required();
                        tok->add_option("--max-bytes", o->max_bytes, "Stop reading the corpus after this much text");
-                       return [o, tok, server, engine] {
+                       return [o, tok, server, engine, dev, dummy] {
                          if (tok->parsed()) return run_bench_tokenizer(*o);
+                         if (dev->device != "cpu") {
+                           BANYAN_CHECK(*dummy == !dev->config.empty(),
+                                        "bench --device: give --dummy-weights --config CONFIG.json, or --model DIR");
+                           dev->model = engine->model;
+                           std::printf("%s\n", bench_cuda(*dev).dump().c_str());
+                           return 0;
+                         }
                          if (!server->url.empty()) return run_bench_server(*server);
                          if (!engine->model.empty()) return run_bench_engine(*engine);
                          fail("bench: name a subject (tokenizer), --server URL or --model DIR");

@@ -22,26 +22,24 @@ struct GenerateArgs {
   int top_k = 0;
   std::optional<uint64_t> seed;
   int threads = 0;
+  std::string device = "cpu";
 };
 
-// The chat template's rendering of one user message, tokenized with special tokens recognised only outside the
-// message content (content is untrusted text).
+// The chat template's rendering of one user message, tokenized whole (as transformers does) with special tokens
+// recognised only outside the message content (content is untrusted text).
 std::vector<int32_t> chat_prompt_ids(const std::string& model, const Tokenizer& tok, const std::string& text) {
   const ChatTemplate tmpl = ChatTemplate::load(model);
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   messages.push_back({{"role", "user"}, {"content", text}});
-  std::vector<int32_t> ids;
-  for (const auto& seg : tmpl.render_segments(messages, true)) {
-    auto part = tok.encode(seg.text, false, !seg.from_content);
-    ids.insert(ids.end(), part.begin(), part.end());
-  }
-  return ids;
+  const RenderedChat r = tmpl.render_with_spans(messages, true);
+  return tok.encode_spans(r.text, r.content_spans, /*add_special_tokens=*/false);
 }
 
 int run_generate(const GenerateArgs& a) {
   BANYAN_CHECK(a.prompt.empty() != a.prompt_ids.empty(), "give exactly one of --prompt and --prompt-ids");
   EngineOptions eo;
   eo.threads = a.threads;
+  eo.device = a.device;
   auto engine = Engine::load(a.model, eo);
   GenerateOptions go;
   go.sampling.temperature = a.temperature;
@@ -90,6 +88,7 @@ RegisterCommand reg{{"generate", "Generate text from a prompt with the CPU engin
                        sub.add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)");
                        sub.add_option("--seed", a->seed, "Sampling seed (reproducible)");
                        sub.add_option("--threads", a->threads, "Threads (default: all cores)");
+                       sub.add_option("--device", a->device, "Engine device: cpu (default), cuda or cuda:i");
                        return [a] { return run_generate(*a); };
                      }}};
 

@@ -103,6 +103,7 @@ struct NodeServer::Impl {
                                            : spec.max_position_embeddings;
       EngineOptions eo;
       eo.threads = opt.threads;
+      eo.device = opt.device;
       // Room for every active sequence at full context, plus the prefix cache's budget.
       eo.kv_cache_bytes = opt.cache_bytes + size_t(opt.parallel + 1) * size_t(m->max_context + 32) * kv_bytes_per_token(spec);
       m->engine = Engine::load(opt.model_dir, eo);

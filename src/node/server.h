@@ -20,6 +20,7 @@ struct ServerOptions {
   int parallel = 8;              // max sequences decoding together
   size_t cache_bytes = size_t(256) << 20;  // prefix cache budget
   int threads = 0;               // engine threads (0: all cores)
+  std::string device = "cpu";    // engine device: cpu, cuda or cuda:i
   int queue = 64;                // max requests waiting for a slot
   int64_t prefill_chunk = 256;   // prompt tokens per scheduler step
 };

@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "runtime/cuda/device_backend.h"
+#include "runtime/families/family.h"
 #include "runtime/ops/activation.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cpu/simd.h"
@@ -31,15 +34,54 @@ std::unique_ptr<Engine> Engine::load(const std::filesystem::path& dir, EngineOpt
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
   e->weights_ = ModelWeights::load(dir);
-  const ModelSpec& s = e->weights_->spec;
-  e->pool_ = std::make_unique<ThreadPool>(options.threads);
-  ops::KvLayout layout{s.num_layers, s.num_kv_heads, s.head_dim, options.kv_page_tokens, options.kv_dtype};
-  e->kv_ = std::make_unique<KvCache>(layout, options.kv_cache_bytes);
-  e->rope_ = ops::make_rope_table(s.rope, s.head_dim);
+  e->init(/*dummy=*/false);
+  return e;
+}
+
+std::unique_ptr<Engine> Engine::load_dummy(const std::filesystem::path& config_json, EngineOptions options,
+                                           std::optional<int64_t> num_experts_override) {
+  BANYAN_CHECK(options.device != "cpu",
+               "dummy weights are generated on a device: pass a device (cuda or cuda:i), not cpu");
+  std::ifstream in(config_json);
+  BANYAN_CHECK(in.good(), "cannot open config {}", config_json.string());
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const std::exception& err) {
+    fail("{}: {}", config_json.string(), err.what());
+  }
+  std::unique_ptr<Engine> e(new Engine());
+  e->options_ = options;
+  e->weights_ = std::make_unique<ModelWeights>();
+  ModelSpec& s = e->weights_->spec;
+  s = parse_model_spec(config, config_json.string());
+  if (num_experts_override) {
+    BANYAN_CHECK(*num_experts_override >= 1 && *num_experts_override <= s.num_experts,
+                 "experts per node {} outside [1, {}]", *num_experts_override, s.num_experts);
+    s.num_experts = *num_experts_override;
+    s.top_k = std::min(s.top_k, s.num_experts);
+  }
+  e->weights_->options = families::family_loader(s.family).options(s);
+  e->weights_->layers.resize(size_t(s.num_layers));
+  for (int l = 0; l < int(s.num_layers); ++l) e->weights_->layers[size_t(l)].is_moe = s.is_moe_layer(l);
+  e->init(/*dummy=*/true);
+  return e;
+}
+
+void Engine::init(bool dummy) {
+  const ModelSpec& s = weights_->spec;
+  pool_ = std::make_unique<ThreadPool>(options_.threads);
+  ops::KvLayout layout{s.num_layers, s.num_kv_heads, s.head_dim, options_.kv_page_tokens, options_.kv_dtype};
+  std::unique_ptr<KvPageMemory> pages;
+  if (options_.device != "cpu") {
+    backend_ = make_device_backend(options_.device, *weights_, options_, dummy);
+    pages = backend_->make_kv_page_memory();
+  }
+  kv_ = std::make_unique<KvCache>(layout, options_.kv_cache_bytes, std::move(pages));
+  rope_ = ops::make_rope_table(s.rope, s.head_dim);
   int ordinal = 0;
   for (int l = 0; l < int(s.num_layers); ++l)
-    e->moe_ordinal_.push_back(e->weights_->layers[size_t(l)].is_moe ? ordinal++ : -1);
-  return e;
+    moe_ordinal_.push_back(weights_->layers[size_t(l)].is_moe ? ordinal++ : -1);
 }
 
 Engine::~Engine() = default;
@@ -141,16 +183,7 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
   for (size_t i = 0; i < batch.size(); ++i) page_tables_[i] = kv_->pages(batch[i].seq);
 
   try {
-    const ops::OpContext ctx{pool_.get()};
-    grow(x_, size_t(N * H));
-    ops::embedding(ctx, weights_->embed, tokens_.data(), N, x_.data());
-    const int64_t half = rope_.rotary_dim / 2;
-    grow(cos_, size_t(N * half));
-    grow(sin_, size_t(N * half));
-    ops::rope_cos_sin(rope_, positions_.data(), N, cos_.data(), sin_.data());
-    for (int l = 0; l < int(s.num_layers); ++l) run_layer(l, batch);
-
-    // Logits for the requested rows only: final norm + LM head.
+    // Logits for the requested rows only (final norm + LM head after the layers).
     out.vocab_size = V;
     out.item_rows.assign(batch.size() + 1, 0);
     out.row_positions.clear();
@@ -169,6 +202,42 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
       out.item_rows[i + 1] = int64_t(out.row_positions.size());
     }
     const int64_t R = int64_t(out.row_positions.size());
+    if (backend_) {
+      device_items_.resize(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i)
+        device_items_[i] = DeviceItem{kv_->pages(batch[i].seq), kv_->num_pages(batch[i].seq), items_[i].begin,
+                                      items_[i].n, items_[i].start};
+      backend_->forward(batch, device_items_, tokens_.data(), N, kv_->layout(), out);
+    } else {
+      forward_cpu(batch, N, out);
+      if (out.argmax_only) {
+        out.argmax.resize(size_t(R));
+        for (int64_t r = 0; r < R; ++r) {
+          const float* row = out.logits.data() + r * V;
+          out.argmax[size_t(r)] = int32_t(std::max_element(row, row + V) - row);
+        }
+      }
+    }
+  } catch (...) {
+    for (size_t i = 0; i < batch.size(); ++i) kv_->trim(batch[i].seq, items_[i].start);
+    throw;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) kv_->commit(batch[i].seq, items_[i].n);
+}
+
+void Engine::forward_cpu(std::span<BatchItem> batch, int64_t N, ForwardOutput& out) {
+  const ModelSpec& s = spec();
+  const int64_t H = s.hidden_size, V = s.vocab_size;
+  const ops::OpContext ctx{pool_.get()};
+  {
+    grow(x_, size_t(N * H));
+    ops::embedding(ctx, weights_->embed, tokens_.data(), N, x_.data());
+    const int64_t half = rope_.rotary_dim / 2;
+    grow(cos_, size_t(N * half));
+    grow(sin_, size_t(N * half));
+    ops::rope_cos_sin(rope_, positions_.data(), N, cos_.data(), sin_.data());
+    for (int l = 0; l < int(s.num_layers); ++l) run_layer(l, batch);
+    const int64_t R = int64_t(out.row_positions.size());
     grow(final_rows_, size_t(R * H));
     for (size_t i = 0; i < batch.size(); ++i)
       for (int64_t r = out.item_rows[i]; r < out.item_rows[i + 1]; ++r)
@@ -178,11 +247,7 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
                  final_rows_.data());
     out.logits.resize(size_t(R * V));
     ops::matmul(ctx, final_rows_.data(), R, H, weights_->lm_head, out.logits.data(), V);
-  } catch (...) {
-    for (size_t i = 0; i < batch.size(); ++i) kv_->trim(batch[i].seq, items_[i].start);
-    throw;
   }
-  for (size_t i = 0; i < batch.size(); ++i) kv_->commit(batch[i].seq, items_[i].n);
 }
 
 void Engine::run_layer(int layer, std::span<BatchItem> batch) {

@@ -11,10 +11,12 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "model/model_spec.h"
+#include "runtime/cuda/device_backend.h"
 #include "runtime/kv_cache.h"
 #include "runtime/model_weights.h"
 #include "runtime/ops/moe.h"
@@ -27,6 +29,7 @@ struct EngineOptions {
   size_t kv_cache_bytes = size_t(1) << 30;
   int kv_page_tokens = 16;
   DType kv_dtype = DType::F32;           // F32 (exact) or BF16 (half the memory)
+  std::string device = "cpu";            // "cpu", "cuda" or "cuda:i" (the CUDA backend: runtime/cuda/)
 };
 
 // Which positions of an item's NEW tokens get logits.
@@ -97,6 +100,10 @@ struct ForwardOutput {
   std::vector<float> logits;           // all rows of all items, item by item
   std::vector<int64_t> item_rows;      // size items + 1: item i owns rows [item_rows[i], item_rows[i+1])
   std::vector<int32_t> row_positions;  // for each row: index into its item's new tokens
+  // Set by the caller: fill `argmax` (per row: the id of the largest logit, lowest id on ties) and leave `logits`
+  // unspecified (a device engine then downloads ids only: greedy decoding without the logits copy).
+  bool argmax_only = false;
+  std::vector<int32_t> argmax;
 
   int64_t num_rows(size_t item) const { return item_rows[item + 1] - item_rows[item]; }
   std::span<const float> row(size_t item, int64_t j) const {
@@ -104,15 +111,23 @@ struct ForwardOutput {
   }
 };
 
+class DeviceBackend;
+
 class Engine {
  public:
   static std::unique_ptr<Engine> load(const std::filesystem::path& dir, EngineOptions options = {});
+  // A model of the config's geometry with random weights generated on the device (benchmarks; no files). Only
+  // device engines ("cuda[:i]"); num_experts_override replaces the config's experts (one node's share).
+  static std::unique_ptr<Engine> load_dummy(const std::filesystem::path& config_json, EngineOptions options,
+                                            std::optional<int64_t> num_experts_override = std::nullopt);
   ~Engine();
 
   const ModelSpec& spec() const { return weights_->spec; }
   const EngineOptions& options() const { return options_; }
   const ModelWeights& weights() const { return *weights_; }
   int threads() const { return pool_->num_threads(); }
+  // The device backend, or nullptr for the CPU engine.
+  const DeviceBackend* device_backend() const { return backend_.get(); }
 
   SeqId create_sequence();
   SeqId fork_sequence(SeqId src);                      // shares the source's KV pages (copy-on-write)
@@ -128,13 +143,16 @@ class Engine {
 
  private:
   Engine() = default;
+  void init(bool dummy);
   void forward_locked(std::span<BatchItem> batch, ForwardOutput& out);
+  void forward_cpu(std::span<BatchItem> batch, int64_t n_tokens, ForwardOutput& out);
   void run_layer(int layer, std::span<BatchItem> batch);
   void moe_block(int layer, const LayerWeights& w, std::span<BatchItem> batch);
 
   EngineOptions options_;
   std::unique_ptr<ModelWeights> weights_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<DeviceBackend> backend_;  // declared before kv_: device pages die before the device context
   std::unique_ptr<KvCache> kv_;
   ops::RopeTable rope_;
   std::vector<int> moe_ordinal_;  // per layer: index among MoE layers, or -1
@@ -153,6 +171,7 @@ class Engine {
   std::vector<int32_t> route_ids_;
   std::vector<float> tap_probs_;
   std::vector<const uint8_t* const*> page_tables_;
+  std::vector<DeviceItem> device_items_;
   ops::MoeScratch moe_scratch_;
   std::vector<float> final_rows_;
 };

@@ -7,7 +7,22 @@
 
 namespace banyan {
 
-KvCache::KvCache(const ops::KvLayout& layout, size_t max_bytes) : layout_(layout) {
+namespace {
+class HostPageMemory final : public KvPageMemory {
+ public:
+  uint8_t* allocate_page(size_t bytes) override {
+    storage_.emplace_back(new uint8_t[bytes]);
+    return storage_.back().get();
+  }
+  void copy_page(uint8_t* dst, const uint8_t* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> storage_;
+};
+}  // namespace
+
+KvCache::KvCache(const ops::KvLayout& layout, size_t max_bytes, std::unique_ptr<KvPageMemory> memory)
+    : layout_(layout), memory_(memory ? std::move(memory) : std::make_unique<HostPageMemory>()) {
   BANYAN_CHECK(layout.dtype == DType::F32 || layout.dtype == DType::BF16, "KV cache dtype must be F32 or BF16, not {}",
                dtype_name(layout.dtype));
   BANYAN_CHECK(layout.page_tokens > 0, "KV cache page size must be positive, not {}", layout.page_tokens);
@@ -29,11 +44,11 @@ const KvCache::Seq& KvCache::get(SeqId seq) const {
 
 uint8_t* KvCache::alloc_page() {
   if (free_pages_.empty()) {
-    if (storage_.size() >= max_pages_)
+    if (allocated_pages_ >= max_pages_)
       fail("KV cache full: {} pages of {} bytes in use (budget {} bytes); free or trim sequences", pages_in_use_,
            page_bytes(), capacity_bytes());
-    storage_.emplace_back(new uint8_t[page_bytes()]);
-    free_pages_.push_back(storage_.back().get());
+    free_pages_.push_back(memory_->allocate_page(page_bytes()));
+    ++allocated_pages_;
   }
   uint8_t* p = free_pages_.back();
   free_pages_.pop_back();
@@ -104,7 +119,7 @@ void KvCache::reserve(SeqId seq, int64_t n) {
       uint8_t* page = s.pages[cow_index];
       if (refcount_.at(page) > 1) {
         uint8_t* fresh = alloc_page();
-        std::memcpy(fresh, page, page_bytes());
+        memory_->copy_page(fresh, page, page_bytes());
         cow_old = page;
         s.pages[cow_index] = fresh;
       }
@@ -133,6 +148,7 @@ void KvCache::commit(SeqId seq, int64_t n) {
 }
 
 const uint8_t* const* KvCache::pages(SeqId seq) const { return get(seq).pages.data(); }
+int64_t KvCache::num_pages(SeqId seq) const { return int64_t(get(seq).pages.size()); }
 
 uint8_t* KvCache::slot(SeqId seq, int64_t layer, int v, int64_t pos) {
   Seq& s = get(seq);

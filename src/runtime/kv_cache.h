@@ -14,10 +14,19 @@ namespace banyan {
 
 using SeqId = int64_t;
 
+// Where pages live: host memory by default; a device backend supplies device memory (pages are then device
+// addresses that the host never dereferences, and copy-on-write copies through the device).
+class KvPageMemory {
+ public:
+  virtual ~KvPageMemory() = default;
+  virtual uint8_t* allocate_page(size_t bytes) = 0;  // freed with the KvPageMemory; throws banyan::Error when out
+  virtual void copy_page(uint8_t* dst, const uint8_t* src, size_t bytes) = 0;
+};
+
 class KvCache {
  public:
-  // max_bytes: budget for pages (rounded down to whole pages, at least one).
-  KvCache(const ops::KvLayout& layout, size_t max_bytes);
+  // max_bytes: budget for pages (rounded down to whole pages, at least one). memory: nullptr = host pages.
+  KvCache(const ops::KvLayout& layout, size_t max_bytes, std::unique_ptr<KvPageMemory> memory = nullptr);
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -39,6 +48,7 @@ class KvCache {
 
   // The sequence's page table (valid until the next reserve/trim/free/fork of any sequence).
   const uint8_t* const* pages(SeqId seq) const;
+  int64_t num_pages(SeqId seq) const;  // entries in the page table
   // Address of K (v=0) or V (v=1) for `pos` of `layer`; pos must be reserved.
   uint8_t* slot(SeqId seq, int64_t layer, int v, int64_t pos);
 
@@ -61,7 +71,8 @@ class KvCache {
   ops::KvLayout layout_;
   size_t max_pages_ = 0;
   size_t pages_in_use_ = 0;
-  std::vector<std::unique_ptr<uint8_t[]>> storage_;  // every page ever allocated
+  std::unique_ptr<KvPageMemory> memory_;            // every page ever allocated
+  size_t allocated_pages_ = 0;
   std::vector<uint8_t*> free_pages_;
   std::unordered_map<const uint8_t*, int32_t> refcount_;
   std::unordered_map<SeqId, Seq> seqs_;

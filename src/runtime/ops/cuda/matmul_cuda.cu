@@ -1,0 +1,174 @@
+// GEMV for decode (one warp per weight row, all x rows at once so each weight byte is read once) and cuBLAS GEMMs
+// for prefill; see matmul_cuda.h.
+#include <cuda_bf16.h>
+
+#include "runtime/ops/cuda/cuda_check.h"
+#include "runtime/ops/cuda/elementwise_cuda.h"
+#include "runtime/ops/cuda/matmul_cuda.h"
+#include "runtime/ops/cuda/reduce_cuda.cuh"
+
+namespace banyan::ops::cuda {
+
+namespace {
+constexpr int kWarps = 8;
+
+__device__ __forceinline__ void unpack8(const uint4& v, float* f) {
+  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 t = __bfloat1622float2(p[i]);
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+
+// Vectorised: bf16 W rows as 8-element (16-byte) chunks, fp32 W as 4-element chunks; requires k % chunk == 0 and
+// 16-byte aligned rows of W and x (checked by the caller).
+template <class W, int NR>
+__global__ void gemv_kernel(const float* __restrict__ x, int64_t ldx, const W* __restrict__ w, int64_t m, int64_t k,
+                            float* __restrict__ y, int64_t ldy, bool accumulate) {
+  constexpr int C = std::is_same_v<W, float> ? 4 : 8;
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (row >= m) return;
+  const W* wr = w + row * k;
+  float acc[NR];
+#pragma unroll
+  for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
+  for (int64_t c = int64_t(lane) * C; c < k; c += 32 * C) {
+    float wf[C];
+    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(wr + c));
+    if constexpr (C == 8) {
+      unpack8(raw, wf);
+    } else {
+      const float* p = reinterpret_cast<const float*>(&raw);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) wf[i] = p[i];
+    }
+#pragma unroll
+    for (int r = 0; r < NR; ++r) {
+      const float4* xp = reinterpret_cast<const float4*>(x + r * ldx + c);
+#pragma unroll
+      for (int i = 0; i < C / 4; ++i) {
+        const float4 xv = xp[i];
+        acc[r] += wf[4 * i] * xv.x + wf[4 * i + 1] * xv.y + wf[4 * i + 2] * xv.z + wf[4 * i + 3] * xv.w;
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < NR; ++r) {
+    const float s = warp_sum(acc[r]);
+    if (lane == 0) y[r * ldy + row] = accumulate ? y[r * ldy + row] + s : s;
+  }
+}
+
+// Any shape or alignment (tiny fixtures): one warp per (x row, W row), scalar loads.
+template <class W>
+__global__ void gemv_scalar_kernel(const float* x, int64_t n, int64_t ldx, const W* w, int64_t m, int64_t k, float* y,
+                                   int64_t ldy, bool accumulate) {
+  const int lane = threadIdx.x & 31;
+  const int64_t idx = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (idx >= n * m) return;
+  const int64_t r = idx / m, row = idx % m;
+  float acc = 0.0f;
+  for (int64_t c = lane; c < k; c += 32) {
+    float wv;
+    if constexpr (std::is_same_v<W, float>) wv = w[row * k + c];
+    else wv = __bfloat162float(w[row * k + c]);
+    acc += wv * x[r * ldx + c];
+  }
+  acc = warp_sum(acc);
+  if (lane == 0) y[r * ldy + row] = accumulate ? y[r * ldy + row] + acc : acc;
+}
+
+template <class W, int NR>
+void launch_gemv(const float* x, int64_t ldx, const W* w, int64_t m, int64_t k, float* y, int64_t ldy, bool acc,
+                 cudaStream_t stream) {
+  gemv_kernel<W, NR><<<unsigned((m + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(x, ldx, w, m, k, y, ldy, acc);
+}
+
+template <class W>
+void gemv(const float* x, int64_t n, int64_t ldx, const W* w, int64_t m, int64_t k, float* y, int64_t ldy, bool acc,
+          cudaStream_t stream) {
+  constexpr int C = std::is_same_v<W, float> ? 4 : 8;
+  const bool vector_ok = k % C == 0 && ldx % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  if (!vector_ok) {
+    gemv_scalar_kernel<W><<<unsigned((n * m + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(x, n, ldx, w, m, k, y,
+                                                                                              ldy, acc);
+    return;
+  }
+  for (int64_t r0 = 0; r0 < n; r0 += kGemvMaxRows) {
+    const int64_t nr = std::min<int64_t>(kGemvMaxRows, n - r0);
+    const float* xr = x + r0 * ldx;
+    float* yr = y + r0 * ldy;
+    switch (nr) {
+      case 1: launch_gemv<W, 1>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      case 2: launch_gemv<W, 2>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      case 3: launch_gemv<W, 3>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      case 4: launch_gemv<W, 4>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      case 5: launch_gemv<W, 5>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      case 6: launch_gemv<W, 6>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      case 7: launch_gemv<W, 7>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+      default: launch_gemv<W, 8>(xr, ldx, w, m, k, yr, ldy, acc, stream); break;
+    }
+  }
+}
+}  // namespace
+
+Matmul::Matmul(cudaStream_t stream) : stream_(stream) {
+  BANYAN_CUBLAS_CHECK(cublasCreate(&handle_));
+  BANYAN_CUBLAS_CHECK(cublasSetStream(handle_, stream_));
+  BANYAN_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));  // fp32 GEMMs stay fp32 (no TF32)
+  // A fixed workspace keeps cuBLAS from allocating during graph capture.
+  constexpr size_t kWs = size_t(32) << 20;
+  BANYAN_CUDA_CHECK(cudaMalloc(&cublas_ws_, kWs));
+  BANYAN_CUBLAS_CHECK(cublasSetWorkspace(handle_, cublas_ws_, kWs));
+}
+
+Matmul::~Matmul() {
+  if (handle_) cublasDestroy(handle_);
+  cudaFree(staging_);
+  cudaFree(cublas_ws_);
+}
+
+void Matmul::reserve(int64_t n, int64_t k) {
+  const size_t need = size_t(n) * size_t(k) * 2;
+  if (need <= staging_bytes_) return;
+  BANYAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  BANYAN_CUDA_CHECK(cudaFree(staging_));
+  staging_ = nullptr;
+  BANYAN_CUDA_CHECK(cudaMalloc(&staging_, need));
+  staging_bytes_ = need;
+}
+
+void Matmul::run(const float* x, int64_t n, int64_t ldx, const DeviceMatrix& w, float* y, int64_t ldy,
+                 bool accumulate) {
+  if (n <= 0 || w.rows == 0) return;
+  BANYAN_CHECK(w.dtype == DType::F32 || w.dtype == DType::BF16, "cuda matmul: weight dtype {} unsupported",
+               dtype_name(w.dtype));
+  const int64_t m = w.rows, k = w.cols;
+  if (n <= kGemvMaxRows) {
+    if (w.dtype == DType::BF16)
+      gemv(x, n, ldx, static_cast<const __nv_bfloat16*>(w.data), m, k, y, ldy, accumulate, stream_);
+    else
+      gemv(x, n, ldx, static_cast<const float*>(w.data), m, k, y, ldy, accumulate, stream_);
+    BANYAN_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  // Column-major view: yᵀ [m, n] = W [k, m]ᵀ · xᵀ [k, n].
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  if (w.dtype == DType::F32) {
+    BANYAN_CUBLAS_CHECK(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w.data,
+                                     CUDA_R_32F, int(k), x, CUDA_R_32F, int(ldx), &beta, y, CUDA_R_32F, int(ldy),
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
+  reserve(n, k);
+  to_bf16(x, n, k, ldx, staging_, stream_);
+  BANYAN_CUBLAS_CHECK(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w.data,
+                                   CUDA_R_16BF, int(k), staging_, CUDA_R_16BF, int(k), &beta, y, CUDA_R_32F, int(ldy),
+                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace banyan::ops::cuda

@@ -1,0 +1,265 @@
+// The CUDA engine against the CPU engine (the reference), on every fixture family, a packed bundle and the demo
+// model: logits (prefill and decode), chosen experts and routing weights (taps), greedy decoding, batches equal to
+// items alone, fork/trim on the device KV cache, expert restrictions. Runs on a GPU machine only.
+//
+// Tolerances, relative to the reference's max |logit|: fp32 fixtures 1e-4 (fp32 everywhere, only summation order
+// differs); the bf16 demo model 1e-2 (prefill GEMMs run on the tensor cores with activations rounded to bf16).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "pack/bundle_writer.h"
+#include "plan/planner.h"
+#include "runtime/engine.h"
+#include "test_paths.h"
+
+using namespace banyan;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Case {
+  std::string name;
+  fs::path dir;  // empty: the packed bundle, written in SetUpTestSuite
+  float tol;
+};
+
+std::vector<int32_t> random_ids(size_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(3, int32_t(vocab - 1));
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+float max_abs(std::span<const float> v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+void expect_near(std::span<const float> got, std::span<const float> want, float tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  const float scale = tol * std::max(max_abs(want), 1e-6f);
+  float worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+  EXPECT_LE(worst, scale) << what << ": max |diff| " << worst << " vs max|ref| " << max_abs(want);
+}
+
+// One forward of a fresh sequence; returns the requested logits.
+std::vector<float> run_fresh(Engine& e, const std::vector<int32_t>& ids, LogitsRequest req,
+                             const ExpertRestriction* r = nullptr, RouterTapRequest* taps = nullptr) {
+  SeqId s = e.create_sequence();
+  BatchItem item{s, ids, std::move(req), r, taps};
+  ForwardOutput out;
+  e.forward(std::span<BatchItem>(&item, 1), out);
+  e.free_sequence(s);
+  return out.logits;
+}
+
+std::vector<float> step(Engine& e, SeqId s, std::vector<int32_t> ids) {
+  BatchItem item{s, std::move(ids), LogitsRequest::last(), nullptr, nullptr};
+  ForwardOutput out;
+  e.forward(std::span<BatchItem>(&item, 1), out);
+  return out.logits;
+}
+
+// Greedy decode of n tokens after `prompt`: CPU from downloaded logits, device through argmax_only.
+std::vector<int32_t> greedy(Engine& e, const std::vector<int32_t>& prompt, int n, bool argmax_only) {
+  SeqId s = e.create_sequence();
+  std::vector<int32_t> next = prompt, got;
+  for (int i = 0; i < n; ++i) {
+    BatchItem item{s, next, LogitsRequest::last(), nullptr, nullptr};
+    ForwardOutput out;
+    out.argmax_only = argmax_only;
+    e.forward(std::span<BatchItem>(&item, 1), out);
+    int32_t id;
+    if (argmax_only) {
+      id = out.argmax.at(0);
+    } else {
+      auto row = out.row(0, 0);
+      id = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+    }
+    got.push_back(id);
+    next = {id};
+  }
+  e.free_sequence(s);
+  return got;
+}
+
+class CudaEngine : public ::testing::TestWithParam<Case> {
+ protected:
+  static void SetUpTestSuite() {
+    // A packed bundle: node 0 of a contiguous 2-node plan of the qwen3_moe fixture.
+    const fs::path src = test::fixtures_dir() / "models" / "qwen3_moe";
+    const ModelSpec spec = load_model_spec(src);
+    PlanModel m;
+    m.source_path = src.string();
+    m.source_sha256 = Checkpoint(src).source_hash();
+    m.family = std::string(family_name(spec.family));
+    m.num_layers = spec.num_layers;
+    m.moe_layers = spec.moe_layers();
+    m.num_experts = spec.num_experts;
+    m.top_k = spec.top_k;
+    PlanOptions o;
+    o.nodes = 2;
+    const Plan plan = make_plan(m, o, nullptr);
+    bundle_root_ = new fs::path(test::make_temp_dir("cuda-bundle"));
+    const auto nodes = pack_bundles(src, plan, *bundle_root_);
+    bundle_dir_ = new fs::path(nodes.at(0).dir);
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*bundle_root_);
+    delete bundle_root_;
+    delete bundle_dir_;
+  }
+  void SetUp() override {
+    const Case& c = GetParam();
+    const fs::path dir = c.dir.empty() ? *bundle_dir_ : c.dir;
+    EngineOptions opt;
+    opt.threads = 4;
+    opt.kv_cache_bytes = size_t(64) << 20;
+    cpu_ = Engine::load(dir, opt);
+    opt.device = "cuda";
+    gpu_ = Engine::load(dir, opt);
+    tol_ = c.tol;
+    V_ = cpu_->spec().vocab_size;
+  }
+  std::unique_ptr<Engine> cpu_, gpu_;
+  float tol_ = 0;
+  int64_t V_ = 0;
+  static fs::path* bundle_root_;
+  static fs::path* bundle_dir_;
+};
+fs::path* CudaEngine::bundle_root_ = nullptr;
+fs::path* CudaEngine::bundle_dir_ = nullptr;
+
+TEST_P(CudaEngine, PrefillLogitsMatchCpu) {
+  for (size_t n : {1, 5, 24, 70}) {
+    const auto ids = random_ids(n, V_, uint32_t(n));
+    expect_near(run_fresh(*gpu_, ids, LogitsRequest::all()), run_fresh(*cpu_, ids, LogitsRequest::all()), tol_,
+                "prefill of " + std::to_string(n));
+  }
+}
+
+TEST_P(CudaEngine, DecodeStepsMatchCpu) {
+  const auto ids = random_ids(40, V_, 7);
+  SeqId a = cpu_->create_sequence(), b = gpu_->create_sequence();
+  std::vector<int32_t> prompt(ids.begin(), ids.begin() + 9);
+  expect_near(step(*gpu_, b, prompt), step(*cpu_, a, prompt), tol_, "prompt");
+  for (size_t t = 9; t < ids.size(); ++t)
+    expect_near(step(*gpu_, b, {ids[t]}), step(*cpu_, a, {ids[t]}), tol_, "decode at " + std::to_string(t));
+  EXPECT_EQ(gpu_->sequence_length(b), 40);
+}
+
+TEST_P(CudaEngine, TapsChooseTheSameExperts) {
+  const auto ids = random_ids(12, V_, 3);
+  RouterTapRequest tc, tg;
+  run_fresh(*cpu_, ids, LogitsRequest::last(), nullptr, &tc);
+  run_fresh(*gpu_, ids, LogitsRequest::last(), nullptr, &tg);
+  ASSERT_EQ(tc.taps.size(), tg.taps.size());
+  ASSERT_FALSE(tc.taps.empty());
+  for (size_t i = 0; i < tc.taps.size(); ++i) {
+    SCOPED_TRACE("layer " + std::to_string(tc.taps[i].layer));
+    EXPECT_EQ(tg.taps[i].layer, tc.taps[i].layer);
+    EXPECT_EQ(tg.taps[i].k, tc.taps[i].k);
+    EXPECT_EQ(tg.taps[i].ids, tc.taps[i].ids);
+    expect_near(tg.taps[i].weights, tc.taps[i].weights, 10 * tol_, "routing weights");
+    expect_near(tg.taps[i].probs, tc.taps[i].probs, 10 * tol_, "unmasked probabilities");
+  }
+}
+
+TEST_P(CudaEngine, Greedy32TokensEqualCpu) {
+  const auto prompt = random_ids(6, V_, 11);
+  EXPECT_EQ(greedy(*gpu_, prompt, 32, true), greedy(*cpu_, prompt, 32, false));
+}
+
+TEST_P(CudaEngine, BatchEqualsItemsAlone) {
+  // Three items: a prefill, a decode step on an existing sequence, a longer prefill; all rows of each.
+  const auto p0 = random_ids(7, V_, 21), p1 = random_ids(10, V_, 22), p2 = random_ids(30, V_, 23);
+  SeqId s1 = gpu_->create_sequence();
+  step(*gpu_, s1, p1);
+  SeqId s0 = gpu_->create_sequence(), s2 = gpu_->create_sequence();
+  std::vector<BatchItem> batch{{s0, p0, LogitsRequest::all(), nullptr, nullptr},
+                               {s1, {p2[0]}, LogitsRequest::all(), nullptr, nullptr},
+                               {s2, p2, LogitsRequest::at({0, 29, 13}), nullptr, nullptr}};
+  ForwardOutput out;
+  gpu_->forward(batch, out);
+  auto rows = [&](size_t item) {
+    return std::vector<float>(out.logits.begin() + out.item_rows[item] * V_,
+                              out.logits.begin() + out.item_rows[item + 1] * V_);
+  };
+  expect_near(rows(0), run_fresh(*gpu_, p0, LogitsRequest::all()), tol_, "item 0");
+  std::vector<int32_t> p1x = p1;
+  p1x.push_back(p2[0]);
+  expect_near(rows(1), run_fresh(*gpu_, p1x, LogitsRequest::last()), tol_, "item 1");
+  expect_near(rows(2), run_fresh(*gpu_, p2, LogitsRequest::at({0, 29, 13})), tol_, "item 2");
+  expect_near(rows(2), run_fresh(*cpu_, p2, LogitsRequest::at({0, 29, 13})), tol_, "item 2 vs cpu");
+  for (SeqId s : {s0, s1, s2}) gpu_->free_sequence(s);
+}
+
+TEST_P(CudaEngine, ForkAndTrimOnTheDeviceCache) {
+  const auto ids = random_ids(21, V_, 31);  // 21 tokens: the fork shares a partly filled page (16-token pages)
+  SeqId a = gpu_->create_sequence();
+  step(*gpu_, a, ids);
+  SeqId b = gpu_->fork_sequence(a);
+  const auto la = step(*gpu_, a, {5}), lb = step(*gpu_, b, {9});
+  auto with = [&](int32_t t) {
+    auto v = ids;
+    v.push_back(t);
+    return v;
+  };
+  expect_near(la, run_fresh(*cpu_, with(5), LogitsRequest::last()), tol_, "fork parent");
+  expect_near(lb, run_fresh(*cpu_, with(9), LogitsRequest::last()), tol_, "fork child");
+  gpu_->trim_sequence(a, 10);
+  std::vector<int32_t> rest(ids.begin() + 10, ids.end());
+  rest.push_back(9);
+  expect_near(step(*gpu_, a, rest), run_fresh(*cpu_, with(9), LogitsRequest::last()), tol_, "trim + refill");
+  gpu_->free_sequence(a);
+  gpu_->free_sequence(b);
+}
+
+TEST_P(CudaEngine, RestrictionAndTopKOverrideMatchCpu) {
+  const ModelSpec& s = cpu_->spec();
+  std::vector<int32_t> even;
+  for (int32_t e = 0; e < s.num_experts; e += 2) even.push_back(e);
+  const ExpertRestriction r(s, {even}, int(std::min<int64_t>(s.num_experts / 2, s.top_k + 1)));
+  const auto ids = random_ids(17, V_, 41);
+  RouterTapRequest tc, tg;
+  expect_near(run_fresh(*gpu_, ids, LogitsRequest::all(), &r, &tg),
+              run_fresh(*cpu_, ids, LogitsRequest::all(), &r, &tc), tol_, "restricted");
+  ASSERT_EQ(tc.taps.size(), tg.taps.size());
+  for (size_t i = 0; i < tc.taps.size(); ++i) EXPECT_EQ(tg.taps[i].ids, tc.taps[i].ids);
+}
+
+TEST_P(CudaEngine, ExpertOutputNormsAreAClearError) {
+  RouterTapRequest t;
+  t.expert_output_norms = true;
+  EXPECT_THROW(run_fresh(*gpu_, {1, 2}, LogitsRequest::last(), nullptr, &t), Error);
+}
+
+std::vector<Case> cases() {
+  const fs::path f = test::fixtures_dir() / "models";
+  std::vector<Case> c{{"qwen3_moe", f / "qwen3_moe", 1e-4f},   {"qwen3_moe_fused", f / "qwen3_moe-fused", 1e-4f},
+                      {"qwen2_moe", f / "qwen2_moe", 1e-4f},   {"mixtral", f / "mixtral", 1e-4f},
+                      {"olmoe", f / "olmoe", 1e-4f},           {"bundle_qwen3_moe_node0", {}, 1e-4f}};
+  const fs::path demo = test::source_dir() / "models" / "demo";
+  if (fs::exists(demo / "model.safetensors")) c.push_back({"demo_bf16", demo, 1e-2f});
+  return c;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, CudaEngine, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(CudaDevice, UnknownDeviceIndexIsAnError) {
+  EngineOptions opt;
+  opt.device = "cuda:97";
+  EXPECT_THROW(Engine::load(test::fixtures_dir() / "models" / "qwen3_moe", opt), Error);
+  opt.device = "cuda:x";
+  EXPECT_THROW(Engine::load(test::fixtures_dir() / "models" / "qwen3_moe", opt), Error);
+}
+
+}  // namespace
