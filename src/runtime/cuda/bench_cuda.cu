@@ -177,7 +177,7 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
       {"experts", s.num_experts},
       {"top_k", s.top_k},
       {"weights_dtype", "bf16"},
-      {"activations", "fp32 (GEMV for ≤8 rows), bf16 tensor-core GEMM with fp32 accumulation above"},
+      {"activations", "fp32 (GEMV for ≤8 rows); above, bf16 hi+lo split, two tensor-core GEMMs, fp32 accumulation"},
       {"load_seconds", load_s},
       {"copy_bandwidth_bytes_per_s", bw},
       {"bytes_per_decode_token", wb.per_token},

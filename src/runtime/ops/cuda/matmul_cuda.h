@@ -2,8 +2,9 @@
 // of ops::matmul (runtime/ops/matmul.h).
 //   n ≤ kGemvMaxRows (decode): a bandwidth-bound GEMV kernel (one warp per W row, 128-bit loads) reads fp32
 //     activations as they are, so decode matches the CPU engine's arithmetic up to summation order.
-//   larger n (prefill, big batches): cuBLAS. bf16 W: activations are rounded to bf16 and the GEMM runs on the
-//     tensor cores with fp32 accumulation and fp32 output; fp32 W: a plain fp32 GEMM (no TF32).
+//   larger n (prefill, big batches): cuBLAS. bf16 W: activations are split into bf16 hi + lo parts and two GEMMs
+//     run on the tensor cores with fp32 accumulation and fp32 output (~16 mantissa bits of the activations kept);
+//     fp32 W: a plain fp32 GEMM (no TF32).
 // Only included from .cu files (the CUDA build).
 #pragma once
 #include <cstdint>
