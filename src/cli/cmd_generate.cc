@@ -25,18 +25,14 @@ struct GenerateArgs {
   std::string device = "cpu";
 };
 
-// The chat template's rendering of one user message, tokenized with special tokens recognised only outside the
-// message content (content is untrusted text).
+// The chat template's rendering of one user message, tokenized whole (as transformers does) with special tokens
+// recognised only outside the message content (content is untrusted text).
 std::vector<int32_t> chat_prompt_ids(const std::string& model, const Tokenizer& tok, const std::string& text) {
   const ChatTemplate tmpl = ChatTemplate::load(model);
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   messages.push_back({{"role", "user"}, {"content", text}});
-  std::vector<int32_t> ids;
-  for (const auto& seg : tmpl.render_segments(messages, true)) {
-    auto part = tok.encode(seg.text, false, !seg.from_content);
-    ids.insert(ids.end(), part.begin(), part.end());
-  }
-  return ids;
+  const RenderedChat r = tmpl.render_with_spans(messages, true);
+  return tok.encode_spans(r.text, r.content_spans, /*add_special_tokens=*/false);
 }
 
 int run_generate(const GenerateArgs& a) {

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <unordered_set>
 
 #include "core/error.h"
 #include "runtime/cuda/device_backend.h"
@@ -122,14 +121,16 @@ void Engine::forward(std::span<BatchItem> batch, ForwardOutput& out) {
 
 void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
   const ModelSpec& s = spec();
-  const int64_t H = s.hidden_size, V = s.vocab_size;
+  const int64_t V = s.vocab_size;
   // Validate everything before touching the cache.
-  std::unordered_set<SeqId> seen;
+  seen_.clear();  // reused across calls: the decode path does not allocate once warm
   int64_t N = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchItem& it = batch[i];
     BANYAN_CHECK(kv_->exists(it.seq), "forward: item {}: unknown sequence {}", i, it.seq);
-    BANYAN_CHECK(seen.insert(it.seq).second, "forward: sequence {} appears twice in one batch", it.seq);
+    BANYAN_CHECK(std::find(seen_.begin(), seen_.end(), it.seq) == seen_.end(),
+                 "forward: sequence {} appears twice in one batch", it.seq);
+    seen_.push_back(it.seq);
     BANYAN_CHECK(!it.tokens.empty(), "forward: item {} (sequence {}) has no tokens", i, it.seq);
     for (int32_t t : it.tokens)
       BANYAN_CHECK(t >= 0 && t < V, "forward: item {}: token id {} outside the vocabulary [0, {})", i, t, V);

@@ -165,6 +165,7 @@ class Engine {
     int k = 0;                 // experts per token for this item
   };
   std::vector<ItemState> items_;
+  std::vector<SeqId> seen_;  // sequences of the current batch (duplicate check)
   std::vector<int32_t> tokens_;
   std::vector<int64_t> positions_;
   std::vector<float> x_, h_, qkv_, attn_, tmp_, cos_, sin_, router_logits_, route_w_, mlp_tmp_, gate_;

@@ -13,6 +13,8 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "test_paths.h"
+#include "runtime/engine.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/matmul.h"
@@ -184,6 +186,33 @@ TEST(CpuKernels, WarmDecodeStepOfEveryOpDoesNotAllocate) {
   const int64_t before = g_allocations.load();
   for (int i = 0; i < 5; ++i) step();
   EXPECT_EQ(g_allocations.load() - before, 0) << "heap allocations in 5 warm decode steps";
+}
+
+// The whole engine's decode step, not just its ops: a warm batch of 3 sequences decoding inside one KV page
+// (lengths 20..27 with 16-token pages, so no new page is needed) makes no heap allocation.
+TEST(CpuKernels, WarmEngineDecodeStepDoesNotAllocate) {
+  EngineOptions o;
+  o.threads = 2;
+  o.kv_cache_bytes = size_t(8) << 20;
+  auto engine = Engine::load(test::fixtures_dir() / "models" / "qwen3_moe", o);
+  std::vector<BatchItem> batch(3);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].seq = engine->create_sequence();
+    for (int t = 0; t < 20; ++t) batch[i].tokens.push_back(int32_t(1 + (7 * t + int(i)) % 50));
+  }
+  ForwardOutput out;
+  engine->forward(batch, out);  // prefill to length 20
+  for (auto& it : batch) it.tokens.resize(1);
+  auto step = [&] {
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].tokens[0] = int32_t(2 + i);
+    engine->forward(batch, out);
+  };
+  step();
+  step();  // warm
+  const int64_t before = g_allocations.load();
+  for (int i = 0; i < 5; ++i) step();
+  EXPECT_EQ(g_allocations.load() - before, 0) << "heap allocations in 5 warm engine decode steps";
+  EXPECT_EQ(engine->sequence_length(batch[0].seq), 27);
 }
 
 }  // namespace
