@@ -2,12 +2,14 @@
 // (runtime/engine.cc) op for op. Per call, the host packs the batch metadata (tokens, positions, page tables,
 // per-row KV page, restriction masks, logits rows) into one pinned buffer and uploads it with one copy; the layers
 // then run without host synchronisation except for router taps (their rows are downloaded) and the final logits
-// (or argmax ids) download.
+// (or argmax ids) download. Pure decode steps replay a CUDA graph of the layers per padded batch bucket
+// (BANYAN_CUDA_GRAPHS=0 disables it; see DecodeGraph).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "runtime/cuda/device_backend.h"
@@ -58,6 +60,7 @@ class DeviceBuffer {
   T* as(size_t count, cudaStream_t stream) {
     return static_cast<T*>(reserve(std::max<size_t>(count, 1) * sizeof(T), stream));
   }
+  const void* ptr() const { return p_; }
 
  private:
   void* p_ = nullptr;
@@ -114,6 +117,26 @@ struct MetaLayout {
 };
 size_t align16(size_t x) { return (x + 15) / 16 * 16; }
 
+// Pure decode steps (every item one new token, no taps, no restrictions) replay a CUDA graph of the layers
+// (embedding → final norm) captured per (padded item count, attention length bound). Bounds are fixed so the
+// captured launch grids stay valid: rows are padded to the bucket, the attention length bound is rounded up.
+constexpr int kGraphBuckets[] = {1, 2, 4, 8, 16, 32};
+int graph_bucket(int64_t n) {
+  for (int b : kGraphBuckets)
+    if (n <= b) return b;
+  return 0;
+}
+int graph_len_bound(int max_len) {
+  int b = 256;
+  while (b < max_len) b *= 2;
+  return b;
+}
+struct DecodeGraph {
+  int rows = 0, len_bound = 0;
+  cudaGraphExec_t exec = nullptr;
+  std::vector<const void*> buffers;  // the device buffers it captured (any change invalidates it)
+};
+
 class CudaBackend final : public DeviceBackend {
  public:
   CudaBackend(int device, const ModelWeights& w, const EngineOptions& opt, bool dummy)
@@ -141,6 +164,8 @@ class CudaBackend final : public DeviceBackend {
     for (int l = 0; l < int(spec_.num_layers); ++l)
       moe_ordinal_.push_back(weights_->layers[size_t(l)].is_moe ? ordinal++ : -1);
     (void)opt;
+    const char* env = std::getenv("BANYAN_CUDA_GRAPHS");
+    graphs_enabled_ = !(env && std::string(env) == "0");
   }
 
   ~CudaBackend() override {
@@ -148,6 +173,8 @@ class CudaBackend final : public DeviceBackend {
     if (stream_) cudaStreamSynchronize(stream_);
     cudaFree(inv_freq_);
     cudaFreeHost(host_meta_);
+    for (auto& g : graphs_) cudaGraphExecDestroy(g.exec);
+    cudaFree(scratch_page_);
     weights_.reset();
     matmul_.reset();
     if (stream_) cudaStreamDestroy(stream_);
@@ -163,6 +190,14 @@ class CudaBackend final : public DeviceBackend {
                const ops::KvLayout& layout, ForwardOutput& out) override;
 
  private:
+  bool graph_eligible(std::span<BatchItem> batch, std::span<const DeviceItem> items, int64_t N) const;
+  void upload_decode_meta(std::span<const DeviceItem> items, const int32_t* tokens, int rows,
+                          const ops::KvLayout& layout, const ForwardOutput& out);
+  void run_body(std::span<BatchItem> batch, std::span<const DeviceItem> items, int64_t N,
+                const ops::KvLayout& layout);
+  void run_decode_graph(std::span<BatchItem> batch, std::span<const DeviceItem> items, const int32_t* tokens,
+                        int64_t N, const ops::KvLayout& layout, const ForwardOutput& out);
+  std::vector<const void*> graph_buffers() const;
   void upload_meta(std::span<BatchItem> batch, std::span<const DeviceItem> items, const int32_t* tokens, int64_t N,
                    const ops::KvLayout& layout, const ForwardOutput& out);
   void run_layer(int layer, std::span<BatchItem> batch, std::span<const DeviceItem> items, int64_t N,
@@ -195,6 +230,11 @@ class CudaBackend final : public DeviceBackend {
   int kmax_ = 1;
   bool any_mask_ = false;
   int max_new_ = 0, max_len_ = 0;
+  int attn_items_ = 0;  // attention items of the current call (padded in graph replay)
+  bool graphs_enabled_ = true;
+  std::vector<DecodeGraph> graphs_;
+  void* scratch_page_ = nullptr;  // KV destination of padding rows
+  size_t scratch_page_bytes_ = 0;
   std::vector<const uint8_t*> mask_dev_;  // per item: its masks on the device (null: unrestricted)
   float* pending_ = nullptr;              // FFN output not yet added to x (fused into the next RMSNorm)
 
@@ -286,6 +326,7 @@ void CudaBackend::upload_meta(std::span<BatchItem> batch, std::span<const Device
     max_new_ = std::max<int>(max_new_, int(it.n));
     max_len_ = std::max<int>(max_len_, int(it.start + it.n));
   }
+  attn_items_ = int(n_items);
   BANYAN_CHECK(kmax_ <= 32, "the CUDA engine routes at most 32 experts per token, not {}", kmax_);
   for (size_t i = 0; i < n_items; ++i)
     for (int64_t r = out.item_rows[i]; r < out.item_rows[i + 1]; ++r)
@@ -303,20 +344,14 @@ void CudaBackend::forward(std::span<BatchItem> batch, std::span<const DeviceItem
            i);
   const ModelSpec& s = spec_;
   const int64_t H = s.hidden_size, V = s.vocab_size;
-  upload_meta(batch, items, tokens, N, layout, out);
-  const auto* d_tokens = reinterpret_cast<const int32_t*>(meta_dev_ + meta_.tokens);
-  const auto* d_pos = reinterpret_cast<const int32_t*>(meta_dev_ + meta_.positions);
-  float* x = x_.as<float>(size_t(N * H), stream_);
-  ops::cuda::embedding(weights_->embed.dtype, weights_->embed.data, H, d_tokens, N, x, stream_);
-  const int64_t half = rope_.rotary_dim / 2;
-  ops::cuda::rope_cos_sin(inv_freq_, half, rope_.attention_scaling, d_pos, N, cos_.as<float>(size_t(N * half), stream_),
-                          sin_.as<float>(size_t(N * half), stream_), stream_);
-  pending_ = nullptr;
-  for (int l = 0; l < int(s.num_layers); ++l) run_layer(l, batch, items, N, layout);
-
-  // Final norm over all rows (folding in the last layer's pending FFN output), then the requested rows' logits.
+  if (graph_eligible(batch, items, N)) {
+    run_decode_graph(batch, items, tokens, N, layout, out);
+  } else {
+    // The general path (prefill, mixed batches, taps, restrictions, > 32 items): launched op by op.
+    upload_meta(batch, items, tokens, N, layout, out);
+    run_body(batch, items, N, layout);
+  }
   float* h = h_.as<float>(size_t(N * H), stream_);
-  ops::cuda::add_rmsnorm(x, pending_, N, H, H, weights_->final_norm, float(s.rms_norm_eps), h, H, stream_);
   const int64_t R = int64_t(out.row_positions.size());
   float* fin = final_.as<float>(size_t(R * H), stream_);
   ops::cuda::gather_rows(h, reinterpret_cast<const int32_t*>(meta_dev_ + meta_.logit_rows), R, H, fin, stream_);
@@ -331,6 +366,165 @@ void CudaBackend::forward(std::span<BatchItem> batch, std::span<const DeviceItem
     out.logits.resize(size_t(R * V));
     download(out.logits.data(), logits, size_t(R * V) * sizeof(float));
   }
+}
+
+// Embedding → every layer → final norm (folding in the last layer's pending FFN output) into h_, N rows.
+void CudaBackend::run_body(std::span<BatchItem> batch, std::span<const DeviceItem> items, int64_t N,
+                           const ops::KvLayout& layout) {
+  const ModelSpec& s = spec_;
+  const int64_t H = s.hidden_size;
+  const auto* d_tokens = reinterpret_cast<const int32_t*>(meta_dev_ + meta_.tokens);
+  const auto* d_pos = reinterpret_cast<const int32_t*>(meta_dev_ + meta_.positions);
+  float* x = x_.as<float>(size_t(N * H), stream_);
+  ops::cuda::embedding(weights_->embed.dtype, weights_->embed.data, H, d_tokens, N, x, stream_);
+  const int64_t half = rope_.rotary_dim / 2;
+  ops::cuda::rope_cos_sin(inv_freq_, half, rope_.attention_scaling, d_pos, N, cos_.as<float>(size_t(N * half), stream_),
+                          sin_.as<float>(size_t(N * half), stream_), stream_);
+  pending_ = nullptr;
+  for (int l = 0; l < int(s.num_layers); ++l) run_layer(l, batch, items, N, layout);
+  float* h = h_.as<float>(size_t(N * H), stream_);
+  ops::cuda::add_rmsnorm(x, pending_, N, H, H, weights_->final_norm, float(s.rms_norm_eps), h, H, stream_);
+}
+
+bool CudaBackend::graph_eligible(std::span<BatchItem> batch, std::span<const DeviceItem> items, int64_t N) const {
+  if (!graphs_enabled_ || N != int64_t(items.size()) || graph_bucket(N) == 0) return false;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i].n != 1 || batch[i].taps || batch[i].restriction) return false;
+  return true;
+}
+
+// Metadata of a pure decode step padded to `rows` items, in a layout that depends on `rows` only (the page
+// tables, whose size varies, come last): padding rows read token 0 at position 0, write their K/V into a scratch
+// page and are attention items with no new token.
+void CudaBackend::upload_decode_meta(std::span<const DeviceItem> items, const int32_t* tokens, int rows,
+                                     const ops::KvLayout& layout, const ForwardOutput& out) {
+  const size_t n_items = items.size();
+  int64_t n_pages = 0;
+  for (const DeviceItem& it : items) n_pages += it.num_pages;
+  MetaLayout m;
+  size_t at = 0;
+  auto take = [&](size_t bytes) {
+    const size_t o = at;
+    at = align16(at + bytes);
+    return o;
+  };
+  const size_t B = size_t(rows);
+  m.tokens = take(B * 4);
+  m.positions = take(B * 4);
+  m.row_page = take(B * 8);
+  m.row_mask = take(0);
+  m.row_k = take(B * 4);
+  m.attn_items = take(B * sizeof(ops::cuda::AttentionItem));
+  m.logit_rows = take(B * 4);
+  m.masks = take(0);
+  m.page_tables = take(size_t(std::max<int64_t>(n_pages, 1)) * 8);
+  m.total = at;
+  meta_ = m;
+  if (m.total > host_meta_bytes_) {
+    cudaFreeHost(host_meta_);
+    host_meta_ = nullptr;
+    host_meta_bytes_ = std::max(m.total, host_meta_bytes_ * 3 / 2);
+    BANYAN_CUDA_CHECK(cudaMallocHost(&host_meta_, host_meta_bytes_));
+  }
+  if (scratch_page_bytes_ < layout.page_bytes()) {
+    BANYAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    BANYAN_CUDA_CHECK(cudaFree(scratch_page_));
+    scratch_page_ = nullptr;
+    BANYAN_CUDA_CHECK(cudaMalloc(&scratch_page_, layout.page_bytes()));
+    scratch_page_bytes_ = layout.page_bytes();
+  }
+  meta_dev_ = static_cast<uint8_t*>(d_meta_.reserve(m.total, stream_));
+  uint8_t* hm = host_meta_;
+  auto* h_tokens = reinterpret_cast<int32_t*>(hm + m.tokens);
+  auto* h_pos = reinterpret_cast<int32_t*>(hm + m.positions);
+  auto* h_page = reinterpret_cast<const uint8_t**>(hm + m.row_page);
+  auto* h_k = reinterpret_cast<int32_t*>(hm + m.row_k);
+  auto* h_items = reinterpret_cast<ops::cuda::AttentionItem*>(hm + m.attn_items);
+  auto* h_pt = reinterpret_cast<const uint8_t**>(hm + m.page_tables);
+  auto* h_rows = reinterpret_cast<int32_t*>(hm + m.logit_rows);
+  const int k = int(std::min<int64_t>(spec_.top_k, spec_.num_experts));
+  item_k_.assign(n_items, k);
+  mask_dev_.assign(n_items, nullptr);
+  kmax_ = k;
+  any_mask_ = false;
+  max_new_ = 1;
+  max_len_ = 0;
+  const auto* d_pt = reinterpret_cast<const uint8_t* const*>(meta_dev_ + m.page_tables);
+  int64_t pt_at = 0;
+  for (size_t i = 0; i < B; ++i) {
+    h_k[i] = k;
+    if (i < n_items) {
+      const DeviceItem& it = items[i];
+      h_tokens[i] = tokens[it.begin];
+      h_pos[i] = int32_t(it.start);
+      h_page[i] = it.pages[it.start / layout.page_tokens];
+      std::memcpy(h_pt + pt_at, it.pages, size_t(it.num_pages) * 8);
+      h_items[i] = ops::cuda::AttentionItem{d_pt + pt_at, int32_t(it.start), 1, int32_t(i)};
+      pt_at += it.num_pages;
+      max_len_ = std::max<int>(max_len_, int(it.start + 1));
+    } else {
+      h_tokens[i] = 0;
+      h_pos[i] = 0;
+      h_page[i] = static_cast<const uint8_t*>(scratch_page_);
+      h_items[i] = ops::cuda::AttentionItem{d_pt, 0, 0, int32_t(i)};
+    }
+  }
+  BANYAN_CHECK(kmax_ <= 32, "the CUDA engine routes at most 32 experts per token, not {}", kmax_);
+  // Logits rows: row r of item i is its only token, graph row i (the LM head runs outside the graph on R rows).
+  for (size_t i = 0; i < n_items; ++i)
+    for (int64_t r = out.item_rows[i]; r < out.item_rows[i + 1]; ++r) h_rows[r] = int32_t(i);
+  BANYAN_CUDA_CHECK(cudaMemcpyAsync(meta_dev_, host_meta_, m.total, cudaMemcpyHostToDevice, stream_));
+}
+
+std::vector<const void*> CudaBackend::graph_buffers() const {
+  return {x_.ptr(),   h_.ptr(),     qkv_.ptr(),   attn_.ptr(),          tmp_.ptr(),     gu_.ptr(),
+          act_.ptr(), shared_.ptr(), gate_.ptr(), router_logits_.ptr(), probs_.ptr(),   ids_.ptr(),
+          route_w_.ptr(), cos_.ptr(), sin_.ptr(), meta_dev_,            moe_ws_.data,   attn_ws_.data,
+          matmul_->staging(), scratch_page_};
+}
+
+void CudaBackend::run_decode_graph(std::span<BatchItem> batch, std::span<const DeviceItem> items,
+                                   const int32_t* tokens, int64_t N, const ops::KvLayout& layout,
+                                   const ForwardOutput& out) {
+  const int rows = graph_bucket(N);
+  upload_decode_meta(items, tokens, rows, layout, out);
+  const int len_bound = graph_len_bound(max_len_);
+  max_len_ = len_bound;  // the attention grid is planned for the bound (any length ≤ it is valid)
+  attn_items_ = rows;
+  DecodeGraph* g = nullptr;
+  for (auto& c : graphs_)
+    if (c.rows == rows && c.len_bound == len_bound) g = &c;
+  if (g && g->exec && g->buffers == graph_buffers()) {
+    BANYAN_CUDA_CHECK(cudaGraphLaunch(g->exec, stream_));
+    return;
+  }
+  // First use of this shape, or a buffer was reallocated since the capture: run it op by op (this grows every
+  // buffer and workspace to the shape, and is this step's result), then capture it for the next steps.
+  run_body(batch, items, rows, layout);
+  if (!g) {
+    graphs_.push_back(DecodeGraph{rows, len_bound, nullptr, {}});
+    g = &graphs_.back();
+  }
+  if (g->exec) {
+    BANYAN_CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+    g->exec = nullptr;
+  }
+  g->buffers = graph_buffers();
+  cudaGraph_t graph = nullptr;
+  BANYAN_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    run_body(batch, items, rows, layout);
+  } catch (...) {
+    cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  BANYAN_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  const cudaError_t err = cudaGraphInstantiate(&g->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  BANYAN_CUDA_CHECK(err);
+  BANYAN_CHECK(g->buffers == graph_buffers(), "cuda graph capture ({} rows): a buffer was reallocated while capturing",
+               rows);
 }
 
 void CudaBackend::run_layer(int layer, std::span<BatchItem> batch, std::span<const DeviceItem> items, int64_t N,
@@ -366,10 +560,10 @@ void CudaBackend::run_layer(int layer, std::span<BatchItem> batch, std::span<con
                        reinterpret_cast<const int32_t*>(meta_dev_ + meta_.positions), stream_);
   float* attn = attn_.as<float>(size_t(N * q_dim), stream_);
   const ops::AttentionShape shape{s.num_heads, s.num_kv_heads, hd, 1.0f / std::sqrt(float(hd))};
-  attn_ws_.reserve(ops::cuda::attention_workspace_bytes(shape, int(items.size()), max_new_, max_len_));
+  attn_ws_.reserve(ops::cuda::attention_workspace_bytes(shape, attn_items_, max_new_, max_len_));
   ops::cuda::paged_attention(shape, layout, layer,
                              reinterpret_cast<const ops::cuda::AttentionItem*>(meta_dev_ + meta_.attn_items),
-                             int(items.size()), max_new_, max_len_, qkv, qs, attn, q_dim, stream_, &attn_ws_);
+                             attn_items_, max_new_, max_len_, qkv, qs, attn, q_dim, stream_, &attn_ws_);
   matmul_->run(attn, N, q_dim, g.o, x, H, /*accumulate=*/true);
 
   // --- FFN block ---

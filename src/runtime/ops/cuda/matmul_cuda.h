@@ -38,6 +38,8 @@ class Matmul {
   void reserve(int64_t n, int64_t k);
   // y rows ldy apart, x rows ldx apart. accumulate: y += x·Wᵀ (the residual add fused into the projection).
   void run(const float* x, int64_t n, int64_t ldx, const DeviceMatrix& w, float* y, int64_t ldy, bool accumulate);
+  // The staging buffer's address (a captured CUDA graph holds it; it changes when reserve() grows it).
+  const void* staging() const { return staging_; }
 
  private:
   cudaStream_t stream_;
