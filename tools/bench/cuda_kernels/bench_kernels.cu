@@ -4,12 +4,6 @@
 // a read-only streaming kernel), then per case µs per call, GB/s of the bytes the call must read, and that as a
 // fraction of both ceilings. Calls are captured in a CUDA graph (as the engine runs them) and replayed; inputs
 // rotate so that nothing is served from L2.
-#ifndef FMT_USE_CONSTEXPR
-#define FMT_USE_CONSTEXPR 1
-#endif
-#ifndef FMT_CONSTEVAL
-#define FMT_CONSTEVAL
-#endif
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 

@@ -4,14 +4,6 @@
 // one is used. Each warp owns rows: lane j scores key j, an online softmax (base 2, scale folded into q) keeps the
 // running max/sum, and lanes own output dimensions for P·V. With a workspace, few long items (decode) are split
 // over key ranges (flash-decoding); a second kernel merges the splits in split order (deterministic).
-// fmt 9 under nvcc: its own nvcc switch (no constexpr) breaks GCC's host pass, and nvcc cannot evaluate the
-// consteval format-string checks; plain constexpr and run-time format checks compile.
-#ifndef FMT_USE_CONSTEXPR
-#define FMT_USE_CONSTEXPR 1
-#endif
-#ifndef FMT_CONSTEVAL
-#define FMT_CONSTEVAL
-#endif
 #include "runtime/ops/cuda/attention_cuda.h"
 
 #include <algorithm>

@@ -6,14 +6,6 @@
 //  - grouped (batches): a one-block counting sort on the device groups assignments by expert into tiles of ≤ TM
 //    tokens (no host synchronisation), so every expert's rows are read once per tile instead of once per token; the
 //    down projection writes each assignment's own row and a last kernel sums them in slot order.
-// fmt 9 under nvcc: its own nvcc switch (no constexpr) breaks GCC's host pass, and nvcc cannot evaluate the
-// consteval format-string checks; plain constexpr and run-time format checks compile.
-#ifndef FMT_USE_CONSTEXPR
-#define FMT_USE_CONSTEXPR 1
-#endif
-#ifndef FMT_CONSTEVAL
-#define FMT_CONSTEVAL
-#endif
 #include "runtime/ops/cuda/moe_cuda.h"
 
 #include <cuda_bf16.h>
