@@ -2,10 +2,12 @@
 // step must read (attention, router, the top-k experts, norms, the LM head, one embedding row); the roofline is
 // copy bandwidth (bytes read + written by a device-to-device copy, the ceiling a read-mostly kernel can reach)
 // divided by those bytes.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -91,7 +93,7 @@ std::vector<int32_t> random_ids(size_t n, int64_t vocab, uint32_t seed) {
 }
 
 // Decode throughput of `batch` sequences (each prefilled with `context` tokens): generated tokens per second.
-double decode_tok_s(Engine& e, int batch, int context, int steps) {
+double decode_tok_s(Engine& e, int batch, int context, int steps, bool profile = false) {
   std::vector<BatchItem> items(static_cast<size_t>(batch));
   ForwardOutput out;
   out.argmax_only = true;
@@ -109,6 +111,15 @@ double decode_tok_s(Engine& e, int batch, int context, int steps) {
     }
   };
   run(4);  // warm-up: buffers grow, cuBLAS picks kernels
+  if (profile) {
+    // One step between cudaProfilerStart/Stop, for `ncu --profile-from-start off` (tools/bench/cuda_kernels/
+    // profile_step.sh): the per-kernel breakdown of a warm decode step.
+    BANYAN_CUDA_CHECK(cudaDeviceSynchronize());
+    BANYAN_CUDA_CHECK(cudaProfilerStart());
+    run(1);
+    BANYAN_CUDA_CHECK(cudaDeviceSynchronize());
+    BANYAN_CUDA_CHECK(cudaProfilerStop());
+  }
   const double t0 = now_s();
   run(steps);
   const double dt = now_s() - t0;
@@ -140,6 +151,14 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
   // KV bytes a decode step reads at the timed context (bf16 cache), beside the weights.
   const double kv_per_token = double(s.num_layers) * 2.0 * double(s.num_kv_heads * s.head_dim) * 2.0;
 
+  // BANYAN_CUDA_PROFILE_BATCH=b: profile one decode step of batch b (1 or the concurrent batch) and skip the rest.
+  const char* prof_env = std::getenv("BANYAN_CUDA_PROFILE_BATCH");
+  const int prof = prof_env ? std::atoi(prof_env) : 0;
+  if (prof > 0) {
+    const double t = decode_tok_s(*engine, prof, o.context, 4, true);
+    return {{"bench", "cuda_engine_profile"}, {"device", be ? be->device_name() : std::string("?")},
+            {"profiled_batch", prof}, {"decode_tok_s", t}};
+  }
   const double tok1 = decode_tok_s(*engine, 1, o.context, o.decode_steps);
   const double tokb = decode_tok_s(*engine, o.batch, o.context, std::max(8, o.decode_steps / 2));
 

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "runtime/ops/cuda/pdl_cuda.cuh"
 
 namespace banyan::ops::cuda {
 
@@ -94,6 +95,8 @@ struct KvChunk {
 // DPL: output dims per lane (hd ≤ 32·DPL); RPW: rows per warp (rows per CTA ≤ 8·RPW).
 template <class KvT, int DPL, int RPW>
 __global__ void __launch_bounds__(kThreads) attention_kernel(Params p) {
+  pdl_trigger();
+  pdl_wait();
   constexpr int kChunksPerThread = (kKeyTile * 32 * DPL / 8 + kThreads - 1) / kThreads;
   extern __shared__ float4 smem_attn[];
   const int hd = p.hd, kstride = hd + 4;  // K rows padded: lanes reading different keys hit different banks
@@ -244,6 +247,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Params p) {
 // Merges the splits of (item, token, head) in split order. The split maxima and sums are staged in shared
 // memory once, so each thread's loop over splits issues independent loads.
 __global__ void __launch_bounds__(128) merge_splits_kernel(Params p) {
+  pdl_trigger();
+  pdl_wait();
   __shared__ float weight[kMaxSplits];
   __shared__ float total;
   const int item_idx = blockIdx.z, h = blockIdx.y, t = blockIdx.x;
@@ -319,6 +324,8 @@ struct KvSlice {
 // block's V rows. The 8 warps' states merge in warp order at the end (deterministic).
 template <class KvT, int G, int DPL>
 __global__ void __launch_bounds__(kThreads, 2) decode_kernel(Params p) {
+  pdl_trigger();
+  pdl_wait();
   extern __shared__ float4 smem_dec[];
   const int hd = p.hd;
   float* qs = reinterpret_cast<float*>(smem_dec);  // [G][hd]
@@ -569,9 +576,7 @@ size_t partial_bytes(const AttentionShape& shape, int num_items, int max_new, co
 template <class KvT, int DPL, int RPW>
 void launch(const Params& p, const Plan& pl, int num_kv_heads, int num_items, cudaStream_t stream) {
   allow_smem<attention_kernel<KvT, DPL, RPW>>(pl.smem);
-  attention_kernel<KvT, DPL, RPW><<<dim3(unsigned(pl.qblocks * pl.splits), unsigned(num_kv_heads),
-                                         unsigned(num_items)),
-                                    kThreads, pl.smem, stream>>>(p);
+  launch_pdl(attention_kernel<KvT, DPL, RPW>, dim3(unsigned(pl.qblocks * pl.splits), unsigned(num_kv_heads), unsigned(num_items)), dim3(kThreads), pl.smem, stream, p);
   check_cuda(cudaGetLastError(), "attention launch");
 }
 
@@ -587,8 +592,7 @@ void launch_rpw(const Params& p, const Plan& pl, int kvh, int items, cudaStream_
 template <class KvT, int G, int DPL>
 void launch_decode(const Params& p, const Plan& pl, int num_kv_heads, int num_items, cudaStream_t stream) {
   allow_smem<decode_kernel<KvT, G, DPL>>(pl.smem);
-  decode_kernel<KvT, G, DPL><<<dim3(unsigned(pl.splits), unsigned(num_kv_heads), unsigned(num_items)), kThreads,
-                               pl.smem, stream>>>(p);
+  launch_pdl(decode_kernel<KvT, G, DPL>, dim3(unsigned(pl.splits), unsigned(num_kv_heads), unsigned(num_items)), dim3(kThreads), pl.smem, stream, p);
   check_cuda(cudaGetLastError(), "attention decode launch");
 }
 
@@ -693,7 +697,7 @@ void paged_attention(const AttentionShape& shape, const KvLayout& layout, int64_
   if (layout.dtype == DType::F32) launch_dpl<float>(p, pl, kvh, num_items, stream);
   else launch_dpl<uint16_t>(p, pl, kvh, num_items, stream);
   if (pl.splits > 1) {
-    merge_splits_kernel<<<dim3(unsigned(max_new), unsigned(shape.num_heads), unsigned(num_items)), 128, 0, stream>>>(p);
+    launch_pdl(merge_splits_kernel, dim3(unsigned(max_new), unsigned(shape.num_heads), unsigned(num_items)), dim3(128), 0, stream, p);
     check_cuda(cudaGetLastError(), "merge launch");
   }
 }

@@ -1,59 +1,69 @@
-// GEMV for decode (one warp per weight row, all x rows at once so each weight byte is read once) and cuBLAS GEMMs
+// GEMV for decode (one warp per weight row, its loads all in flight, all x rows at once so each weight byte is read once) and cuBLAS GEMMs
 // for prefill; see matmul_cuda.h.
 #include <cuda_bf16.h>
 
 #include "runtime/ops/cuda/cuda_check.h"
 #include "runtime/ops/cuda/elementwise_cuda.h"
 #include "runtime/ops/cuda/matmul_cuda.h"
+#include "runtime/ops/cuda/moe_cuda_gemv.cuh"
+#include "runtime/ops/cuda/pdl_cuda.cuh"
 #include "runtime/ops/cuda/reduce_cuda.cuh"
 
 namespace banyan::ops::cuda {
 
 namespace {
-constexpr int kWarps = 8;
-
-__device__ __forceinline__ void unpack8(const uint4& v, float* f) {
-  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 t = __bfloat1622float2(p[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
+constexpr int kWarps = 8;          // the scalar fallback's warps per CTA
+constexpr int kGemvThreads = 128;  // the vectorised GEMV's CTA
 
 // Vectorised: bf16 W rows as 8-element (16-byte) chunks, fp32 W as 4-element chunks; requires k % chunk == 0 and
-// 16-byte aligned rows of W and x (checked by the caller).
-template <class W, int NR>
-__global__ void gemv_kernel(const float* __restrict__ x, int64_t ldx, const W* __restrict__ w, int64_t m, int64_t k,
-                            float* __restrict__ y, int64_t ldy, bool accumulate) {
-  constexpr int C = std::is_same_v<W, float> ? 4 : 8;
+// 16-byte aligned rows of W and x (checked by the caller). One warp per W row; each lane issues its U streaming
+// 16-byte weight loads (skipping L1, so x stays there) before using any: a 2048-wide bf16 row is one round of 8
+// loads in flight per lane, which is what keeps HBM busy with only ~16-40 warps per SM (Little's law: ~30 KB in
+// flight per SM at 4.5 TB/s). Small CTAs (4 warps) spread the rows evenly over the 132 SMs.
+template <class W, int NR, int U>
+__global__ void __launch_bounds__(kGemvThreads) gemv_kernel(const float* __restrict__ x, int64_t ldx,
+                                                            const W* __restrict__ w, int64_t m, int64_t k,
+                                                            float* __restrict__ y, int64_t ldy, bool accumulate) {
+  constexpr int C = moe_detail::Chunk<W>::N;
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  const int64_t row = int64_t(blockIdx.x) * (kGemvThreads / 32) + (threadIdx.x >> 5);
   if (row >= m) return;
   const W* wr = w + row * k;
+  const int nch = int(k / C);
   float acc[NR];
 #pragma unroll
   for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
-  for (int64_t c = int64_t(lane) * C; c < k; c += 32 * C) {
-    float wf[C];
-    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(wr + c));
-    if constexpr (C == 8) {
-      unpack8(raw, wf);
-    } else {
-      const float* p = reinterpret_cast<const float*>(&raw);
+  uint4 raw[U];
+  auto load_round = [&](int c0) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) wf[i] = p[i];
+    for (int u = 0; u < U; ++u) {
+      const int c = c0 + 32 * u;
+      raw[u] = c < nch ? moe_detail::load_stream(wr + int64_t(c) * C) : make_uint4(0, 0, 0, 0);
     }
+  };
+  pdl_trigger();
+  load_round(lane);  // the weights depend on no earlier kernel: in flight while the predecessor drains
+  pdl_wait();
+  for (int c0 = lane; c0 < nch;) {
 #pragma unroll
-    for (int r = 0; r < NR; ++r) {
-      const float4* xp = reinterpret_cast<const float4*>(x + r * ldx + c);
+    for (int u = 0; u < U; ++u) {
+      const int c = c0 + 32 * u;
+      if (c < nch) {
+        float wf[C];
+        moe_detail::Chunk<W>::widen(raw[u], wf);
 #pragma unroll
-      for (int i = 0; i < C / 4; ++i) {
-        const float4 xv = xp[i];
-        acc[r] += wf[4 * i] * xv.x + wf[4 * i + 1] * xv.y + wf[4 * i + 2] * xv.z + wf[4 * i + 3] * xv.w;
+        for (int r = 0; r < NR; ++r) {
+          const float4* xp = reinterpret_cast<const float4*>(x + r * ldx + int64_t(c) * C);
+#pragma unroll
+          for (int i = 0; i < C / 4; ++i) {
+            const float4 xv = __ldg(xp + i);
+            acc[r] += wf[4 * i] * xv.x + wf[4 * i + 1] * xv.y + wf[4 * i + 2] * xv.z + wf[4 * i + 3] * xv.w;
+          }
+        }
       }
     }
+    c0 += 32 * U;
+    if (c0 < nch) load_round(c0);
   }
 #pragma unroll
   for (int r = 0; r < NR; ++r) {
@@ -66,6 +76,8 @@ __global__ void gemv_kernel(const float* __restrict__ x, int64_t ldx, const W* _
 template <class W>
 __global__ void gemv_scalar_kernel(const float* x, int64_t n, int64_t ldx, const W* w, int64_t m, int64_t k, float* y,
                                    int64_t ldy, bool accumulate) {
+  pdl_trigger();
+  pdl_wait();
   const int lane = threadIdx.x & 31;
   const int64_t idx = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (idx >= n * m) return;
@@ -83,6 +95,8 @@ __global__ void gemv_scalar_kernel(const float* x, int64_t n, int64_t ldx, const
 
 __global__ void to_bf16_split_kernel(const float* src, int64_t n, int64_t cols, int64_t ld, __nv_bfloat16* hi,
                                      __nv_bfloat16* lo) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= n * cols) return;
   const float v = src[(i / cols) * ld + i % cols];
@@ -93,14 +107,17 @@ __global__ void to_bf16_split_kernel(const float* src, int64_t n, int64_t cols, 
 
 void to_bf16_split(const float* x, int64_t n, int64_t k, int64_t ldx, __nv_bfloat16* hi, __nv_bfloat16* lo,
                    cudaStream_t stream) {
-  to_bf16_split_kernel<<<unsigned((n * k + 255) / 256), 256, 0, stream>>>(x, n, k, ldx, hi, lo);
+  launch_pdl(to_bf16_split_kernel, dim3(unsigned((n * k + 255) / 256)), dim3(256), 0, stream, x, n, k, ldx, hi, lo);
   BANYAN_CUDA_CHECK_LAUNCH();
 }
 
 template <class W, int NR>
 void launch_gemv(const float* x, int64_t ldx, const W* w, int64_t m, int64_t k, float* y, int64_t ldy, bool acc,
                  cudaStream_t stream) {
-  gemv_kernel<W, NR><<<unsigned((m + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(x, ldx, w, m, k, y, ldy, acc);
+  constexpr int U = std::is_same_v<W, float> ? 4 : 8;  // 64 or 128 bytes in flight per lane
+  constexpr int rows_per_cta = kGemvThreads / 32;
+  launch_pdl(gemv_kernel<W, NR, U>, dim3(unsigned((m + rows_per_cta - 1) / rows_per_cta)), dim3(kGemvThreads), 0,
+             stream, x, ldx, w, m, k, y, ldy, acc);
 }
 
 template <class W>
@@ -110,8 +127,8 @@ void gemv(const float* x, int64_t n, int64_t ldx, const W* w, int64_t m, int64_t
   const bool vector_ok = k % C == 0 && ldx % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
                          reinterpret_cast<uintptr_t>(x) % 16 == 0;
   if (!vector_ok) {
-    gemv_scalar_kernel<W><<<unsigned((n * m + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(x, n, ldx, w, m, k, y,
-                                                                                              ldy, acc);
+    launch_pdl(gemv_scalar_kernel<W>, dim3(unsigned((n * m + kWarps - 1) / kWarps)), dim3(kWarps * 32), 0, stream, x,
+               n, ldx, w, m, k, y, ldy, acc);
     return;
   }
   for (int64_t r0 = 0; r0 < n; r0 += kGemvMaxRows) {

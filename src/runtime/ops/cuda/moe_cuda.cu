@@ -14,6 +14,7 @@
 #include <atomic>
 
 #include "core/error.h"
+#include "runtime/ops/cuda/pdl_cuda.cuh"
 #include "runtime/ops/cuda/moe_cuda_gemv.cuh"
 
 namespace banyan::ops::cuda {
@@ -83,6 +84,8 @@ void allow_smem(size_t bytes) {
 // only on its own token, so values do not.
 __global__ void group_by_expert_kernel(const int32_t* ids, int na, int E, int tm, int32_t* order, int4* tiles,
                                        int* num_tiles) {
+  pdl_trigger();
+  pdl_wait();
   extern __shared__ int sm[];
   int* counts = sm;
   int* starts = sm + E;
@@ -134,6 +137,8 @@ template <class W, int TM, int P, bool VEC>
 __global__ void __launch_bounds__(kThreads) gate_up_kernel(ExpertStack<W> w, const float* x, int64_t ldx,
                                                            const int32_t* ids, int k, const int32_t* order,
                                                            const int4* tiles, const int* num_tiles, float* h) {
+  pdl_trigger();
+  pdl_wait();
   extern __shared__ float4 smem_gu[];
   float* xs = reinterpret_cast<float*>(smem_gu);
   const int tile = blockIdx.y;
@@ -192,6 +197,8 @@ template <class W, bool VEC>
 __global__ void __launch_bounds__(kThreads, 2) down_combine_kernel(ExpertStack<W> w, const float* h,
                                                                 const int32_t* ids, const float* weights, int k,
                                                                 float* out, int64_t ldo) {
+  pdl_trigger();
+  pdl_wait();
   extern __shared__ float4 smem_dc[];
   float* hs = reinterpret_cast<float*>(smem_dc);
   const int t = blockIdx.y;
@@ -228,6 +235,8 @@ template <class W, int TM, bool VEC>
 __global__ void __launch_bounds__(kThreads) down_grouped_kernel(ExpertStack<W> w, const float* h,
                                                                 const int32_t* order, const int4* tiles,
                                                                 const int* num_tiles, float* expert_out) {
+  pdl_trigger();
+  pdl_wait();
   extern __shared__ float4 smem_dg[];
   float* hs = reinterpret_cast<float*>(smem_dg);
   const int tile = blockIdx.y;
@@ -261,6 +270,8 @@ __global__ void __launch_bounds__(kThreads) down_grouped_kernel(ExpertStack<W> w
 // out[t, o] = Σ_j weight[t, j] · expert_out[t·k + j, o], in slot order.
 __global__ void combine_kernel(const float* expert_out, const float* weights, int k, int H, float* out,
                                int64_t ldo) {
+  pdl_trigger();
+  pdl_wait();
   const int t = blockIdx.y;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= H) return;
@@ -276,13 +287,11 @@ void run_per_assignment(const ExpertStack<W>& w, const float* x, int64_t n, int6
   const size_t xs_bytes = size_t(w.hidden) * sizeof(float);
   constexpr int P = 2;  // row pairs per warp: all CTAs of a decode step fit in one wave
   allow_smem<gate_up_kernel<W, 1, P, VEC>>(xs_bytes);
-  gate_up_kernel<W, 1, P, VEC><<<dim3(unsigned((w.inter + kWarps * P - 1) / (kWarps * P)), unsigned(na)), kThreads,
-                                 xs_bytes, stream>>>(w, x, ldx, ids, k, nullptr, nullptr, nullptr, h);
+  launch_pdl(gate_up_kernel<W, 1, P, VEC>, dim3(unsigned((w.inter + kWarps * P - 1) / (kWarps * P)), unsigned(na)), dim3(kThreads), xs_bytes, stream, w, x, ldx, ids, k, nullptr, nullptr, nullptr, h);
   check_cuda(cudaGetLastError(), "gate_up launch");
   const size_t hs_bytes = size_t(k) * size_t(w.inter) * sizeof(float);
   allow_smem<down_combine_kernel<W, VEC>>(hs_bytes);
-  down_combine_kernel<W, VEC><<<dim3(unsigned((w.hidden + kWarps - 1) / kWarps), unsigned(n)), kThreads, hs_bytes,
-                                stream>>>(w, h, ids, weights, k, out, ldo);
+  launch_pdl(down_combine_kernel<W, VEC>, dim3(unsigned((w.hidden + kWarps - 1) / kWarps), unsigned(n)), dim3(kThreads), hs_bytes, stream, w, h, ids, weights, k, out, ldo);
   check_cuda(cudaGetLastError(), "down launch");
 }
 
@@ -302,25 +311,21 @@ void run_grouped(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
 
   const size_t sort_smem = size_t(4 * E) * sizeof(int);
   allow_smem<group_by_expert_kernel>(sort_smem);
-  group_by_expert_kernel<<<1, 1024, sort_smem, stream>>>(ids, int(na), int(E), TM, order, tiles, num_tiles);
+  launch_pdl(group_by_expert_kernel, dim3(1), dim3(1024), sort_smem, stream, ids, int(na), int(E), TM, order, tiles, num_tiles);
   check_cuda(cudaGetLastError(), "group launch");
 
   const size_t xs_bytes = size_t(TM) * size_t(w.hidden) * sizeof(float);
   allow_smem<gate_up_kernel<W, TM, 1, VEC>>(xs_bytes);
-  gate_up_kernel<W, TM, 1, VEC><<<dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(max_tiles)), kThreads,
-                               xs_bytes, stream>>>(w, x, ldx, ids, k, order, tiles, num_tiles, h);
+  launch_pdl(gate_up_kernel<W, TM, 1, VEC>, dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(max_tiles)), dim3(kThreads), xs_bytes, stream, w, x, ldx, ids, k, order, tiles, num_tiles, h);
   check_cuda(cudaGetLastError(), "gate_up launch");
 
   const size_t hs_bytes = size_t(TM) * size_t(w.inter) * sizeof(float);
   allow_smem<down_grouped_kernel<W, TM, VEC>>(hs_bytes);
   const int64_t rows_per_cta = int64_t(kWarps) * kDownRows;
-  down_grouped_kernel<W, TM, VEC><<<dim3(unsigned((w.hidden + rows_per_cta - 1) / rows_per_cta),
-                                         unsigned(max_tiles)),
-                                    kThreads, hs_bytes, stream>>>(w, h, order, tiles, num_tiles, expert_out);
+  launch_pdl(down_grouped_kernel<W, TM, VEC>, dim3(unsigned((w.hidden + rows_per_cta - 1) / rows_per_cta), unsigned(max_tiles)), dim3(kThreads), hs_bytes, stream, w, h, order, tiles, num_tiles, expert_out);
   check_cuda(cudaGetLastError(), "down launch");
 
-  combine_kernel<<<dim3(unsigned((w.hidden + 255) / 256), unsigned(n)), 256, 0, stream>>>(
-      expert_out, weights, k, int(w.hidden), out, ldo);
+  launch_pdl(combine_kernel, dim3(unsigned((w.hidden + 255) / 256), unsigned(n)), dim3(256), 0, stream, expert_out, weights, k, int(w.hidden), out, ldo);
   check_cuda(cudaGetLastError(), "combine launch");
 }
 

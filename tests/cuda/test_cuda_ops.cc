@@ -1,0 +1,301 @@
+// The decode-path CUDA ops the engine test covers only through whole models, against their CPU twins on fresh
+// random data and at the Qwen3-30B-A3B widths: the GEMV (ops::matmul_serial), the LM-head argmax (a plain scan:
+// lowest index on ties, NaN never chosen), the warp router top-k (ops::router_topk) and the per-head attention
+// input chain (a CPU loop). Outputs are poisoned before each call so an unwritten element fails. Needs a CUDA device: skips without one.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "runtime/ops/cuda/elementwise_cuda.h"
+#include "runtime/ops/cuda/matmul_cuda.h"
+#include "runtime/ops/cuda/router_cuda.h"
+#include "runtime/ops/kv_layout.h"
+#include "runtime/ops/matmul.h"
+#include "runtime/ops/router.h"
+
+namespace banyan::ops {
+namespace {
+
+bool have_device() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+// A device copy of a host vector (or `count` uninitialised elements) that frees itself.
+template <class T>
+struct Dev {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit Dev(size_t count) : n(count) { EXPECT_EQ(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), cudaSuccess); }
+  explicit Dev(const std::vector<T>& v) : Dev(v.size()) {
+    EXPECT_EQ(cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~Dev() { cudaFree(p); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  std::vector<T> get() const {
+    std::vector<T> v(n);
+    EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return v;
+  }
+  void poison() { EXPECT_EQ(cudaMemset(p, 0xff, n * sizeof(T)), cudaSuccess); }  // NaN for floats, -1 for ints
+};
+
+std::vector<float> uniform(size_t n, float a, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-a, a);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_device()) GTEST_SKIP() << "no CUDA device";
+    ASSERT_EQ(cudaStreamCreate(&stream_), cudaSuccess);
+  }
+  void TearDown() override {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  cudaStream_t stream_ = nullptr;
+};
+
+// y = x·Wᵀ (and y += x·Wᵀ) for n ≤ kGemvMaxRows through the GEMV kernels: bf16 and fp32 weights, the model's
+// widths (k 2048 and 4096: whole rounds of loads; 768 and 1000: partial rounds; 36: the scalar fallback), row
+// counts that leave the last CTA partly empty, and x rows with padding (ldx > k).
+TEST_F(CudaOps, GemvMatchesCpuMatmul) {
+  cuda::Matmul mm(stream_);
+  uint32_t seed = 1;
+  for (DType dt : {DType::BF16, DType::F32})
+    for (int64_t k : {2048, 4096, 768, 1000, 36})
+      for (int64_t m : {int64_t(130), int64_t(2051)})
+        for (int64_t n : {1, 3, 8})
+          for (bool acc : {false, true}) {
+            const int64_t ldx = k + 4, ldy = m + 3;
+            std::vector<float> wf = uniform(size_t(m * k), 0.05f, seed++);
+            std::vector<uint16_t> wb(wf.size());
+            for (size_t i = 0; i < wf.size(); ++i) {
+              wb[i] = f32_to_bf16(wf[i]);
+              wf[i] = bf16_to_f32(wb[i]);  // the reference reads the same rounded weights
+            }
+            const std::vector<float> x = uniform(size_t(n * ldx), 1.0f, seed++);
+            const std::vector<float> y0 = uniform(size_t(n * ldy), 1.0f, seed++);
+            Dev<float> dx(x), dy(y0), dwf(wf);
+            Dev<uint16_t> dwb(wb);
+            if (!acc) dy.poison();
+            cuda::DeviceMatrix w{dt, dt == DType::BF16 ? static_cast<const void*>(dwb.p) : dwf.p, m, k};
+            mm.run(dx.p, n, ldx, w, dy.p, ldy, acc);
+            ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+            std::vector<float> ref(size_t(n * ldy), 0.0f);
+            Matrix cw{DType::F32, wf.data(), m, k};
+            matmul_serial(x.data(), n, ldx, cw, ref.data(), ldy);
+            const std::vector<float> got = dy.get();
+            double worst = 0, scale = 0;
+            for (int64_t r = 0; r < n; ++r)
+              for (int64_t c = 0; c < m; ++c) {
+                const size_t i = size_t(r * ldy + c);
+                const double want = ref[i] + (acc ? y0[i] : 0.0f);
+                ASSERT_TRUE(std::isfinite(got[i])) << "row " << r << " col " << c << " not written";
+                worst = std::max(worst, std::fabs(double(got[i]) - want));
+                scale = std::max(scale, std::fabs(want));
+              }
+            EXPECT_LE(worst, 1e-5 * scale) << dtype_name(dt) << " n " << n << " m " << m << " k " << k << " acc "
+                                           << acc;
+            // Padding columns of y stay as they were.
+            if (acc)
+              for (int64_t r = 0; r < n; ++r)
+                for (int64_t c = m; c < ldy; ++c) ASSERT_EQ(got[size_t(r * ldy + c)], y0[size_t(r * ldy + c)]);
+          }
+}
+
+int32_t cpu_argmax(const float* r, int64_t w) {
+  float bv = -std::numeric_limits<float>::infinity();
+  int32_t bi = 0;
+  for (int64_t j = 0; j < w; ++j)
+    if (r[j] > bv) {
+      bv = r[j];
+      bi = int32_t(j);
+    }
+  return bi;
+}
+
+// Vocabulary-wide rows (151936: the float4 path) and an odd width (the scalar path); the maximum planted several
+// times (lowest index wins), NaNs beside it (never chosen), an all -inf row (index 0).
+TEST_F(CudaOps, ArgmaxRowsMatchesScan) {
+  for (int64_t w : {int64_t(151936), int64_t(1001)}) {
+    const int64_t n = 6;
+    std::vector<float> x = uniform(size_t(n * w), 10.0f, uint32_t(w));
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int64_t> col(0, w - 1);
+    for (int64_t r = 0; r < 4; ++r) {
+      const float top = 20.0f + float(r);
+      for (int t = 0; t < 1 + int(r); ++t) x[size_t(r * w + col(rng))] = top;  // r + 1 tied maxima
+      x[size_t(r * w + col(rng))] = std::nanf("");
+    }
+    x[size_t(4 * w + w - 1)] = 50.0f;  // the maximum at the very end
+    for (int64_t j = 0; j < w; ++j) x[size_t(5 * w + j)] = -std::numeric_limits<float>::infinity();
+    Dev<float> dx(x);
+    Dev<int32_t> ids{static_cast<size_t>(n)};
+    ids.poison();
+    cuda::argmax_rows(dx.p, n, w, ids.p, stream_);
+    ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+    const std::vector<int32_t> got = ids.get();
+    for (int64_t r = 0; r < n; ++r) EXPECT_EQ(got[size_t(r)], cpu_argmax(x.data() + r * w, w)) << "w " << w << " row " << r;
+  }
+}
+
+// The warp kernel (E ≤ 256) and the block kernel (E > 256) against the CPU router: with and without a restriction
+// mask, per-row k below kmax, renormalised or not, with the unmasked probabilities (router taps).
+TEST_F(CudaOps, RouterTopkMatchesCpu) {
+  uint32_t seed = 11;
+  for (int64_t E : {int64_t(128), int64_t(60), int64_t(256), int64_t(300)})
+    for (bool masked : {false, true})
+      for (bool renorm : {true, false}) {
+        const int64_t n = 37;
+        const int kmax = 8, k = masked ? 6 : 8;
+        std::vector<float> logits = uniform(size_t(n * E), 4.0f, seed++);
+        logits[5] = logits[9];  // a tie in row 0
+        std::vector<uint8_t> mask(size_t(E), 1);
+        if (masked)
+          for (int64_t e = 0; e < E; e += 3) mask[size_t(e)] = 0;
+        Dev<float> dl(logits), dprobs(size_t(n * E)), dw(size_t(n * kmax));
+        Dev<int32_t> dids(size_t(n * kmax)), drow_k(std::vector<int32_t>(size_t(n), k));
+        Dev<uint8_t> dmask(mask);
+        std::vector<const uint8_t*> rows(size_t(n), masked ? dmask.p : nullptr);
+        Dev<const uint8_t*> drows(rows);
+        dprobs.poison();
+        dw.poison();
+        dids.poison();
+        cuda::router_topk(dl.p, n, E, drows.p, 0, drow_k.p, kmax, renorm, dprobs.p, dids.p, dw.p, stream_);
+        ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+        const std::vector<float> probs = dprobs.get(), wts = dw.get();
+        const std::vector<int32_t> ids = dids.get();
+        for (int64_t t = 0; t < n; ++t) {
+          RouterConfig cfg{E, k, renorm};
+          std::vector<float> p(static_cast<size_t>(E)), rw(static_cast<size_t>(k));
+          std::vector<int32_t> ri(static_cast<size_t>(k));
+          const int kout = router_topk(OpContext{}, cfg, logits.data() + t * E, 1, masked ? mask.data() : nullptr,
+                                       p.data(), ri.data(), rw.data());
+          ASSERT_EQ(kout, k);
+          for (int64_t e = 0; e < E; ++e)
+            ASSERT_NEAR(probs[size_t(t * E + e)], p[size_t(e)], 1e-6f) << "E " << E << " row " << t;
+          for (int j = 0; j < kmax; ++j) {
+            const size_t i = size_t(t * kmax + j);
+            if (j < k) {
+              EXPECT_EQ(ids[i], ri[size_t(j)]) << "E " << E << " row " << t << " slot " << j;
+              EXPECT_NEAR(wts[i], rw[size_t(j)], 1e-6f) << "E " << E << " row " << t << " slot " << j;
+            } else {
+              EXPECT_EQ(ids[i], ri[0]) << "padding slot repeats the first expert";
+              EXPECT_EQ(wts[i], 0.0f) << "padding slot weighs nothing";
+            }
+          }
+        }
+      }
+}
+
+// The attention input chain (bias, per-head q/k RMSNorm, clip, RoPE, K/V store) at head sizes 128 (Qwen3-30B)
+// and 32 (the RoPE pair split over lanes) against a plain CPU loop: q/k/v written back to the qkv buffer, K and V
+// at their page slots (fp32 exactly as computed; bf16 as the rounded value).
+TEST_F(CudaOps, QkvChainMatchesCpu) {
+  uint32_t seed = 21;
+  for (int64_t hd : {int64_t(128), int64_t(32)})
+    for (DType kv_dtype : {DType::F32, DType::BF16})
+      for (float clip : {0.0f, 0.7f}) {
+        const int64_t Hq = 4, Hkv = 2, n = 3, half = hd / 2;
+        const int64_t q_dim = Hq * hd, kv_dim = Hkv * hd, qs = q_dim + 2 * kv_dim, stride = qs + 8;
+        const std::vector<int32_t> pos = {5, 17, 40};
+        KvLayout layout{2, Hkv, hd, 16, kv_dtype};
+        const int64_t layer = 1;
+        std::vector<float> x = uniform(size_t(n * stride), 2.0f, seed++);
+        const std::vector<float> bias = uniform(size_t(qs), 0.5f, seed++);
+        std::vector<float> qn = uniform(size_t(hd), 1.0f, seed++), kn = uniform(size_t(hd), 1.0f, seed++);
+        std::vector<float> cs(size_t(n * half)), sn(size_t(n * half));
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t j = 0; j < half; ++j) {
+            const double a = double(pos[size_t(r)]) * std::pow(10000.0, -2.0 * double(j) / double(hd));
+            cs[size_t(r * half + j)] = float(std::cos(a));
+            sn[size_t(r * half + j)] = float(std::sin(a));
+          }
+        // CPU reference, in the engine's order.
+        std::vector<float> ref = x;
+        for (int64_t r = 0; r < n; ++r) {
+          float* q = ref.data() + r * stride;
+          for (int64_t j = 0; j < qs; ++j) q[j] += bias[size_t(j)];
+          for (int64_t h = 0; h < Hq + Hkv; ++h) {
+            float* v = q + h * hd;
+            const float* w = h < Hq ? qn.data() : kn.data();
+            float ss = 0.0f;
+            for (int64_t j = 0; j < hd; ++j) ss += v[j] * v[j];
+            const float inv = 1.0f / std::sqrt(ss / float(hd) + 1e-6f);
+            for (int64_t j = 0; j < hd; ++j) v[j] = w[j] * (v[j] * inv);
+          }
+          if (clip > 0)
+            for (int64_t j = 0; j < qs; ++j) q[j] = std::min(std::max(q[j], -clip), clip);
+          for (int64_t h = 0; h < Hq + Hkv; ++h) {
+            float* v = q + h * hd;
+            for (int64_t j = 0; j < half; ++j) {
+              const float a = v[j], b = v[j + half], c = cs[size_t(r * half + j)], s = sn[size_t(r * half + j)];
+              v[j] = a * c - b * s;
+              v[j + half] = b * c + a * s;
+            }
+          }
+        }
+        Dev<float> dx(x), dbias(bias), dqn(qn), dkn(kn), dcos(cs), dsin(sn);
+        Dev<int32_t> dpos(pos);
+        Dev<uint8_t> pages(size_t(n) * layout.page_bytes());
+        std::vector<uint8_t*> row_page(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; ++r) row_page[size_t(r)] = pages.p + size_t(r) * layout.page_bytes();
+        Dev<uint8_t*> drow_page(row_page);
+        pages.poison();
+        cuda::QkvChain c;
+        c.num_heads = Hq;
+        c.num_kv_heads = Hkv;
+        c.head_dim = hd;
+        c.rotary_dim = hd;
+        c.bias = dbias.p;
+        c.qk_norm = QkNorm::PerHead;
+        c.q_norm = dqn.p;
+        c.k_norm = dkn.p;
+        c.eps = 1e-6f;
+        c.clip = clip;
+        cuda::qkv_chain(c, dx.p, n, stride, dcos.p, dsin.p, layout, layer, drow_page.p, dpos.p, stream_);
+        ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+        const std::vector<float> got = dx.get();
+        const std::vector<uint8_t> pg = pages.get();
+        const std::string what = "hd " + std::to_string(hd) + " kv " + std::string(dtype_name(kv_dtype)) + " clip " +
+                                 std::to_string(clip);
+        for (int64_t r = 0; r < n; ++r) {
+          for (int64_t j = 0; j < qs; ++j)
+            ASSERT_NEAR(got[size_t(r * stride + j)], ref[size_t(r * stride + j)], 2e-5f) << what << " row " << r
+                                                                                         << " col " << j;
+          const int64_t slot = pos[size_t(r)] % layout.page_tokens;
+          for (int v = 0; v < 2; ++v)
+            for (int64_t j = 0; j < kv_dim; ++j) {
+              const uint8_t* at = pg.data() + size_t(r) * layout.page_bytes() + layout.offset(layer, v, slot) +
+                                  size_t(j) * layout.elem_size();
+              float stored;
+              if (kv_dtype == DType::F32) std::memcpy(&stored, at, 4);
+              else {
+                uint16_t b;
+                std::memcpy(&b, at, 2);
+                stored = bf16_to_f32(b);
+              }
+              const float want = ref[size_t(r * stride + q_dim + v * kv_dim + j)];
+              const float tol = kv_dtype == DType::F32 ? 2e-5f : 1e-2f * std::max(1.0f, std::fabs(want));
+              ASSERT_NEAR(stored, want, tol) << what << " row " << r << (v ? " V " : " K ") << j;
+            }
+        }
+      }
+}
+
+}  // namespace
+}  // namespace banyan::ops
