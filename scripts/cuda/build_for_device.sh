@@ -16,7 +16,7 @@ carry=$root/.carry/cuda
 rm -rf "$carry"
 mkdir -p "$carry/lib"
 for t in "${targets[@]}"; do
-  bin=$(find "$build" -maxdepth 3 -type f -name "$t" -perm -u+x | head -1)
+  bin=$(find "$build" -maxdepth 4 -type f -name "$t" -perm -u+x | head -1)
   [ -n "$bin" ] || { echo "no binary for target $t" >&2; exit 1; }
   cp "$bin" "$carry/"
   # Shared libraries outside glibc and CUDA (the device image has its own of those).

@@ -111,10 +111,49 @@ TEST_F(CudaOps, GemvMatchesCpuMatmul) {
             EXPECT_LE(worst, 1e-5 * scale) << dtype_name(dt) << " n " << n << " m " << m << " k " << k << " acc "
                                            << acc;
             // Padding columns of y stay as they were.
-            if (acc)
+            if (acc) {
               for (int64_t r = 0; r < n; ++r)
                 for (int64_t c = m; c < ldy; ++c) ASSERT_EQ(got[size_t(r * ldy + c)], y0[size_t(r * ldy + c)]);
+            }
           }
+}
+
+// n > kGemvMaxRows, bf16 weights: the stacked [hi; lo] GEMM (n ≤ kStackedMaxRows) and the two-GEMM path above it,
+// y = and y +=, against the CPU matmul on the same rounded weights. The hi + lo split keeps ~16 mantissa bits of x.
+TEST_F(CudaOps, SplitBf16GemmMatchesCpuMatmul) {
+  cuda::Matmul mm(stream_);
+  uint32_t seed = 101;
+  for (int64_t n : {int64_t(9), int64_t(32), cuda::kStackedMaxRows, cuda::kStackedMaxRows + 1})
+    for (int64_t m : {int64_t(130), int64_t(2051)})
+      for (bool acc : {false, true}) {
+        const int64_t k = 2048, ldx = k + 4, ldy = m + 3;
+        std::vector<float> wf = uniform(size_t(m * k), 0.05f, seed++);
+        std::vector<uint16_t> wb(wf.size());
+        for (size_t i = 0; i < wf.size(); ++i) {
+          wb[i] = f32_to_bf16(wf[i]);
+          wf[i] = bf16_to_f32(wb[i]);
+        }
+        const std::vector<float> x = uniform(size_t(n * ldx), 1.0f, seed++);
+        const std::vector<float> y0 = uniform(size_t(n * ldy), 1.0f, seed++);
+        Dev<float> dx(x), dy(y0);
+        Dev<uint16_t> dwb(wb);
+        if (!acc) dy.poison();
+        mm.run(dx.p, n, ldx, cuda::DeviceMatrix{DType::BF16, dwb.p, m, k}, dy.p, ldy, acc);
+        ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+        std::vector<float> ref(size_t(n * ldy), 0.0f);
+        matmul_serial(x.data(), n, ldx, Matrix{DType::F32, wf.data(), m, k}, ref.data(), ldy);
+        const std::vector<float> got = dy.get();
+        double worst = 0, scale = 0;
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t c = 0; c < m; ++c) {
+            const size_t i = size_t(r * ldy + c);
+            const double want = ref[i] + (acc ? y0[i] : 0.0f);
+            ASSERT_TRUE(std::isfinite(got[i])) << "row " << r << " col " << c << " not written";
+            worst = std::max(worst, std::fabs(double(got[i]) - want));
+            scale = std::max(scale, std::fabs(want));
+          }
+        EXPECT_LE(worst, 1e-4 * scale) << "n " << n << " m " << m << " acc " << acc;
+      }
 }
 
 int32_t cpu_argmax(const float* r, int64_t w) {

@@ -424,21 +424,24 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(Params p) {
     }
     __syncwarp();
     const int nk = min(32, k_hi - kb);
-    for (int jj0 = 0; jj0 < nk; jj0 += 4) {
-      KvSlice<KvT, DPL> v[4];
+    // 8 V rows in flight per round (4 rounds for a full 32-key block): at short contexts this loop is the
+    // latency chain of the kernel.
+    for (int jj0 = 0; jj0 < nk; jj0 += 8) {
+      KvSlice<KvT, DPL> v[8];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < 8; ++u) {
         const KvT* vr = reinterpret_cast<const KvT*>(
-            __shfl_sync(0xffffffffu, reinterpret_cast<unsigned long long>(vrow), jj0 + u));
+            __shfl_sync(0xffffffffu, reinterpret_cast<unsigned long long>(vrow), (jj0 + u) & 31));
         if (jj0 + u < nk && lane_has_dims) v[u].load(vr + lane * DPL);
         else v[u].zero();
       }
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        const float4 p4 = *reinterpret_cast<const float4*>(my_ps + g * 32 + jj0);
-        const float pw[4] = {p4.x, p4.y, p4.z, p4.w};
+        const float4 p4a = *reinterpret_cast<const float4*>(my_ps + g * 32 + jj0);
+        const float4 p4b = *reinterpret_cast<const float4*>(my_ps + g * 32 + jj0 + 4);
+        const float pw[8] = {p4a.x, p4a.y, p4a.z, p4a.w, p4b.x, p4b.y, p4b.z, p4b.w};
 #pragma unroll
-        for (int u = 0; u < 4; ++u)
+        for (int u = 0; u < 8; ++u)
 #pragma unroll
           for (int d = 0; d < DPL; ++d) acc[g][d] = fmaf(pw[u], v[u].at(d), acc[g][d]);
       }

@@ -2,6 +2,9 @@
 // for prefill; see matmul_cuda.h.
 #include <cuda_bf16.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "runtime/ops/cuda/cuda_check.h"
 #include "runtime/ops/cuda/elementwise_cuda.h"
 #include "runtime/ops/cuda/matmul_cuda.h"
@@ -13,20 +16,19 @@ namespace banyan::ops::cuda {
 
 namespace {
 constexpr int kWarps = 8;          // the scalar fallback's warps per CTA
-constexpr int kGemvThreads = 128;  // the vectorised GEMV's CTA
 
 // Vectorised: bf16 W rows as 8-element (16-byte) chunks, fp32 W as 4-element chunks; requires k % chunk == 0 and
 // 16-byte aligned rows of W and x (checked by the caller). One warp per W row; each lane issues its U streaming
 // 16-byte weight loads (skipping L1, so x stays there) before using any: a 2048-wide bf16 row is one round of 8
 // loads in flight per lane, which is what keeps HBM busy with only ~16-40 warps per SM (Little's law: ~30 KB in
 // flight per SM at 4.5 TB/s). Small CTAs (4 warps) spread the rows evenly over the 132 SMs.
-template <class W, int NR, int U>
-__global__ void __launch_bounds__(kGemvThreads) gemv_kernel(const float* __restrict__ x, int64_t ldx,
+template <class W, int NR, int U, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) gemv_kernel(const float* __restrict__ x, int64_t ldx,
                                                             const W* __restrict__ w, int64_t m, int64_t k,
                                                             float* __restrict__ y, int64_t ldy, bool accumulate) {
   constexpr int C = moe_detail::Chunk<W>::N;
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * (kGemvThreads / 32) + (threadIdx.x >> 5);
+  const int64_t row = int64_t(blockIdx.x) * WARPS + (threadIdx.x >> 5);
   if (row >= m) return;
   const W* wr = w + row * k;
   const int nch = int(k / C);
@@ -111,13 +113,36 @@ void to_bf16_split(const float* x, int64_t n, int64_t k, int64_t ldx, __nv_bfloa
   BANYAN_CUDA_CHECK_LAUNCH();
 }
 
+// Warps per CTA: 4 by default; BANYAN_CUDA_GEMV_WARPS=8 for A/B timing.
+int gemv_warps() {
+  static const int w = [] {
+    const char* e = std::getenv("BANYAN_CUDA_GEMV_WARPS");
+    return e && std::string(e) == "8" ? 8 : 4;
+  }();
+  return w;
+}
+
 template <class W, int NR>
 void launch_gemv(const float* x, int64_t ldx, const W* w, int64_t m, int64_t k, float* y, int64_t ldy, bool acc,
                  cudaStream_t stream) {
   constexpr int U = std::is_same_v<W, float> ? 4 : 8;  // 64 or 128 bytes in flight per lane
-  constexpr int rows_per_cta = kGemvThreads / 32;
-  launch_pdl(gemv_kernel<W, NR, U>, dim3(unsigned((m + rows_per_cta - 1) / rows_per_cta)), dim3(kGemvThreads), 0,
-             stream, x, ldx, w, m, k, y, ldy, acc);
+  if (gemv_warps() == 8)
+    launch_pdl(gemv_kernel<W, NR, U, 8>, dim3(unsigned((m + 7) / 8)), dim3(256), 0, stream, x, ldx, w, m, k, y, ldy,
+               acc);
+  else
+    launch_pdl(gemv_kernel<W, NR, U, 4>, dim3(unsigned((m + 3) / 4)), dim3(128), 0, stream, x, ldx, w, m, k, y, ldy,
+               acc);
+}
+
+// y[r, c] = (accumulate ? y[r, c] : 0) + (y2[r, c] + y2[n + r, c]): the hi and lo halves of a stacked GEMM.
+__global__ void add_halves_kernel(const float* y2, int64_t n, int64_t m, float* y, int64_t ldy, bool accumulate) {
+  pdl_trigger();
+  pdl_wait();
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= n * m) return;
+  const int64_t r = i / m, c = i % m;
+  const float v = y2[i] + y2[n * m + i];
+  y[r * ldy + c] = accumulate ? y[r * ldy + c] + v : v;
 }
 
 template <class W>
@@ -165,8 +190,9 @@ Matmul::~Matmul() {
   cudaFree(cublas_ws_);
 }
 
-void Matmul::reserve(int64_t n, int64_t k) {
-  const size_t need = size_t(n) * size_t(k) * 2;
+void Matmul::reserve(int64_t n, int64_t k, int64_t m) {
+  const size_t act = (size_t(n) * size_t(k) * 2 + 255) / 256 * 256;
+  const size_t need = act + size_t(n) * size_t(m) * sizeof(float);
   if (need <= staging_bytes_) return;
   BANYAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
   BANYAN_CUDA_CHECK(cudaFree(staging_));
@@ -199,11 +225,27 @@ void Matmul::run(const float* x, int64_t n, int64_t ldx, const DeviceMatrix& w, 
   }
   // x = hi + lo with hi = bf16(x), lo = bf16(x - hi): two tensor-core GEMMs keep ~16 mantissa bits of the
   // activations (one bf16 rounding alone moved the demo model's prefill logits by 5 % of their range).
-  reserve(2 * n, k);
+  const float one = 1.0f;
+  if (n <= kStackedMaxRows) {
+    // Decode batches (memory-bound): one GEMM over the stacked [hi; lo] rows reads W once instead of twice; its
+    // [2n, m] result lands after the activations in the staging buffer and a small kernel adds the halves into y.
+    reserve(2 * n, k, m);
+    __nv_bfloat16* hi = static_cast<__nv_bfloat16*>(staging_);
+    __nv_bfloat16* lo = hi + n * k;
+    to_bf16_split(x, n, k, ldx, hi, lo, stream_);
+    float* y2 = reinterpret_cast<float*>(static_cast<uint8_t*>(staging_) + (size_t(2 * n * k) * 2 + 255) / 256 * 256);
+    const float zero = 0.0f;
+    BANYAN_CUBLAS_CHECK(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(2 * n), int(k), &one, w.data,
+                                     CUDA_R_16BF, int(k), hi, CUDA_R_16BF, int(k), &zero, y2, CUDA_R_32F, int(m),
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    launch_pdl(add_halves_kernel, dim3(unsigned((n * m + 255) / 256)), dim3(256), 0, stream_, y2, n, m, y, ldy,
+               accumulate);
+    return;
+  }
+  reserve(2 * n, k, 0);
   __nv_bfloat16* hi = static_cast<__nv_bfloat16*>(staging_);
   __nv_bfloat16* lo = hi + n * k;
   to_bf16_split(x, n, k, ldx, hi, lo, stream_);
-  const float one = 1.0f;
   BANYAN_CUBLAS_CHECK(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w.data,
                                    CUDA_R_16BF, int(k), lo, CUDA_R_16BF, int(k), &beta, y, CUDA_R_32F, int(ldy),
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

@@ -2,8 +2,9 @@
 // of ops::matmul (runtime/ops/matmul.h).
 //   n ≤ kGemvMaxRows (decode): a bandwidth-bound GEMV kernel (one warp per W row, 128-bit loads) reads fp32
 //     activations as they are, so decode matches the CPU engine's arithmetic up to summation order.
-//   larger n (prefill, big batches): cuBLAS. bf16 W: activations are split into bf16 hi + lo parts and two GEMMs
-//     run on the tensor cores with fp32 accumulation and fp32 output (~16 mantissa bits of the activations kept);
+//   larger n (prefill, big batches): cuBLAS. bf16 W: activations are split into bf16 hi + lo parts, both run on
+//     the tensor cores with fp32 accumulation and fp32 output (~16 mantissa bits of the activations kept): for
+//     n ≤ kStackedMaxRows as one GEMM over the stacked [hi; lo] rows, above as two GEMMs;
 //     fp32 W: a plain fp32 GEMM (no TF32).
 // Only included from .cu files (the CUDA build).
 #pragma once
@@ -25,6 +26,9 @@ struct DeviceMatrix {
 };
 
 constexpr int64_t kGemvMaxRows = 8;
+// Up to this many rows, bf16 GEMMs run once over the stacked [hi; lo] activations (W read once); above, as two
+// GEMMs accumulating into y (no [2n, m] scratch at prefill sizes).
+constexpr int64_t kStackedMaxRows = 64;
 
 // Owns the cuBLAS handle and the bf16 staging buffer of the activations.
 class Matmul {
@@ -34,8 +38,9 @@ class Matmul {
   Matmul(const Matmul&) = delete;
   Matmul& operator=(const Matmul&) = delete;
 
-  // Grows the staging buffer for n rows of up to k columns (call before graph capture; run() grows on demand).
-  void reserve(int64_t n, int64_t k);
+  // Grows the staging buffer for n bf16 rows of k columns plus an fp32 [n, m] result (run() grows it on demand;
+  // a graph captures its address).
+  void reserve(int64_t n, int64_t k, int64_t m = 0);
   // y rows ldy apart, x rows ldx apart. accumulate: y += x·Wᵀ (the residual add fused into the projection).
   void run(const float* x, int64_t n, int64_t ldx, const DeviceMatrix& w, float* y, int64_t ldy, bool accumulate);
   // The staging buffer's address (a captured CUDA graph holds it; it changes when reserve() grows it).
