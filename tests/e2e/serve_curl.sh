@@ -8,6 +8,22 @@ start_server main --parallel 4 --name tiny
 out=$(curl -s --max-time 10 "$URL/v1/models")
 check "$out" 'd["data"][0]["id"] == "tiny" and d["object"] == "list"' "/v1/models"
 
+# --- connection bursts: the listen backlog is the build's (1024, capped by net.core.somaxconn), not cpp-httplib's
+# default of 5, which overflowed under 64 clients opening at once; then 128 clients at once all get answers.
+backlog=$(ss -ltnH "sport = :$PORT" | awk '{print $3}' | head -1)
+[ -n "$backlog" ] || fail "ss shows no listening socket on port $PORT"
+want=$(( $(cat /proc/sys/net/core/somaxconn) < 1024 ? $(cat /proc/sys/net/core/somaxconn) : 1024 ))
+[ "$backlog" -ge "$want" ] || fail "listen backlog is $backlog, expected $want"
+burst=$WORK/burst; mkdir -p "$burst"
+burst_pids=()
+for i in $(seq 1 128); do
+  curl -s -o /dev/null -w '%{http_code}\n' --max-time 20 "$URL/v1/models" >"$burst/$i" 2>&1 &
+  burst_pids+=($!)
+done
+wait "${burst_pids[@]}" || true
+ok=$(cat "$burst"/* | grep -c '^200$' || true)
+[ "$ok" = 128 ] || fail "connection burst: $ok of 128 clients got HTTP 200"
+
 # --- chat, non-streaming
 resp=$(post /v1/chat/completions '{"model":"tiny","messages":[{"role":"user","content":"hello there"}],"max_tokens":8,"temperature":0}')
 code=${resp##*$'\n'}; body=${resp%$'\n'*}
