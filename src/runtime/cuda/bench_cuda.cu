@@ -196,7 +196,9 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
       {"experts", s.num_experts},
       {"top_k", s.top_k},
       {"weights_dtype", "bf16"},
-      {"activations", "fp32 (GEMV for ≤8 rows); above, bf16 hi+lo split, two tensor-core GEMMs, fp32 accumulation"},
+      {"activations",
+       "fp32 (GEMV for ≤8 rows); above, bf16 hi+lo split on the tensor cores (one stacked GEMM up to 64 rows, two "
+       "above), fp32 accumulation"},
       {"load_seconds", load_s},
       {"copy_bandwidth_bytes_per_s", bw},
       {"bytes_per_decode_token", wb.per_token},

@@ -579,7 +579,9 @@ size_t partial_bytes(const AttentionShape& shape, int num_items, int max_new, co
 template <class KvT, int DPL, int RPW>
 void launch(const Params& p, const Plan& pl, int num_kv_heads, int num_items, cudaStream_t stream) {
   allow_smem<attention_kernel<KvT, DPL, RPW>>(pl.smem);
-  launch_pdl(attention_kernel<KvT, DPL, RPW>, dim3(unsigned(pl.qblocks * pl.splits), unsigned(num_kv_heads), unsigned(num_items)), dim3(kThreads), pl.smem, stream, p);
+  launch_pdl(attention_kernel<KvT, DPL, RPW>,
+             dim3(unsigned(pl.qblocks * pl.splits), unsigned(num_kv_heads), unsigned(num_items)), dim3(kThreads),
+             pl.smem, stream, p);
   check_cuda(cudaGetLastError(), "attention launch");
 }
 
@@ -595,7 +597,8 @@ void launch_rpw(const Params& p, const Plan& pl, int kvh, int items, cudaStream_
 template <class KvT, int G, int DPL>
 void launch_decode(const Params& p, const Plan& pl, int num_kv_heads, int num_items, cudaStream_t stream) {
   allow_smem<decode_kernel<KvT, G, DPL>>(pl.smem);
-  launch_pdl(decode_kernel<KvT, G, DPL>, dim3(unsigned(pl.splits), unsigned(num_kv_heads), unsigned(num_items)), dim3(kThreads), pl.smem, stream, p);
+  launch_pdl(decode_kernel<KvT, G, DPL>, dim3(unsigned(pl.splits), unsigned(num_kv_heads), unsigned(num_items)),
+             dim3(kThreads), pl.smem, stream, p);
   check_cuda(cudaGetLastError(), "attention decode launch");
 }
 
@@ -700,7 +703,8 @@ void paged_attention(const AttentionShape& shape, const KvLayout& layout, int64_
   if (layout.dtype == DType::F32) launch_dpl<float>(p, pl, kvh, num_items, stream);
   else launch_dpl<uint16_t>(p, pl, kvh, num_items, stream);
   if (pl.splits > 1) {
-    launch_pdl(merge_splits_kernel, dim3(unsigned(max_new), unsigned(shape.num_heads), unsigned(num_items)), dim3(128), 0, stream, p);
+    launch_pdl(merge_splits_kernel, dim3(unsigned(max_new), unsigned(shape.num_heads), unsigned(num_items)), dim3(128),
+               0, stream, p);
     check_cuda(cudaGetLastError(), "merge launch");
   }
 }

@@ -327,14 +327,16 @@ void embedding(DType dtype, const void* table, int64_t cols, const int32_t* ids,
 void add_rmsnorm(float* x, const float* y, int64_t n, int64_t dim, int64_t stride, const float* weight, float eps,
                  float* out, int64_t out_stride, cudaStream_t stream) {
   if (n == 0) return;
-  launch_pdl(add_rmsnorm_kernel, dim3(unsigned(n)), dim3(512), 0, stream, x, y, dim, stride, weight, eps, out, out_stride);
+  launch_pdl(add_rmsnorm_kernel, dim3(unsigned(n)), dim3(512), 0, stream, x, y, dim, stride, weight, eps, out,
+             out_stride);
   BANYAN_CUDA_CHECK_LAUNCH();
 }
 
 void rope_cos_sin(const float* inv_freq, int64_t half, float attention_scaling, const int32_t* positions, int64_t n,
                   float* cos_out, float* sin_out, cudaStream_t stream) {
   if (n == 0) return;
-  launch_pdl(rope_cos_sin_kernel, dim3(blocks_for(n * half)), dim3(kThreads), 0, stream, inv_freq, half, attention_scaling, positions, n,
+  launch_pdl(rope_cos_sin_kernel, dim3(blocks_for(n * half)), dim3(kThreads), 0, stream, inv_freq, half,
+             attention_scaling, positions, n,
                                                                      cos_out, sin_out);
   BANYAN_CUDA_CHECK_LAUNCH();
 }

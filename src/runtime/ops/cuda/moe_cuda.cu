@@ -287,11 +287,13 @@ void run_per_assignment(const ExpertStack<W>& w, const float* x, int64_t n, int6
   const size_t xs_bytes = size_t(w.hidden) * sizeof(float);
   constexpr int P = 2;  // row pairs per warp: all CTAs of a decode step fit in one wave
   allow_smem<gate_up_kernel<W, 1, P, VEC>>(xs_bytes);
-  launch_pdl(gate_up_kernel<W, 1, P, VEC>, dim3(unsigned((w.inter + kWarps * P - 1) / (kWarps * P)), unsigned(na)), dim3(kThreads), xs_bytes, stream, w, x, ldx, ids, k, nullptr, nullptr, nullptr, h);
+  launch_pdl(gate_up_kernel<W, 1, P, VEC>, dim3(unsigned((w.inter + kWarps * P - 1) / (kWarps * P)), unsigned(na)),
+             dim3(kThreads), xs_bytes, stream, w, x, ldx, ids, k, nullptr, nullptr, nullptr, h);
   check_cuda(cudaGetLastError(), "gate_up launch");
   const size_t hs_bytes = size_t(k) * size_t(w.inter) * sizeof(float);
   allow_smem<down_combine_kernel<W, VEC>>(hs_bytes);
-  launch_pdl(down_combine_kernel<W, VEC>, dim3(unsigned((w.hidden + kWarps - 1) / kWarps), unsigned(n)), dim3(kThreads), hs_bytes, stream, w, h, ids, weights, k, out, ldo);
+  launch_pdl(down_combine_kernel<W, VEC>, dim3(unsigned((w.hidden + kWarps - 1) / kWarps), unsigned(n)), dim3(kThreads),
+             hs_bytes, stream, w, h, ids, weights, k, out, ldo);
   check_cuda(cudaGetLastError(), "down launch");
 }
 
@@ -311,21 +313,26 @@ void run_grouped(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
 
   const size_t sort_smem = size_t(4 * E) * sizeof(int);
   allow_smem<group_by_expert_kernel>(sort_smem);
-  launch_pdl(group_by_expert_kernel, dim3(1), dim3(1024), sort_smem, stream, ids, int(na), int(E), TM, order, tiles, num_tiles);
+  launch_pdl(group_by_expert_kernel, dim3(1), dim3(1024), sort_smem, stream, ids, int(na), int(E), TM, order, tiles,
+             num_tiles);
   check_cuda(cudaGetLastError(), "group launch");
 
   const size_t xs_bytes = size_t(TM) * size_t(w.hidden) * sizeof(float);
   allow_smem<gate_up_kernel<W, TM, 1, VEC>>(xs_bytes);
-  launch_pdl(gate_up_kernel<W, TM, 1, VEC>, dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(max_tiles)), dim3(kThreads), xs_bytes, stream, w, x, ldx, ids, k, order, tiles, num_tiles, h);
+  launch_pdl(gate_up_kernel<W, TM, 1, VEC>, dim3(unsigned((w.inter + kWarps - 1) / kWarps), unsigned(max_tiles)),
+             dim3(kThreads), xs_bytes, stream, w, x, ldx, ids, k, order, tiles, num_tiles, h);
   check_cuda(cudaGetLastError(), "gate_up launch");
 
   const size_t hs_bytes = size_t(TM) * size_t(w.inter) * sizeof(float);
   allow_smem<down_grouped_kernel<W, TM, VEC>>(hs_bytes);
   const int64_t rows_per_cta = int64_t(kWarps) * kDownRows;
-  launch_pdl(down_grouped_kernel<W, TM, VEC>, dim3(unsigned((w.hidden + rows_per_cta - 1) / rows_per_cta), unsigned(max_tiles)), dim3(kThreads), hs_bytes, stream, w, h, order, tiles, num_tiles, expert_out);
+  launch_pdl(down_grouped_kernel<W, TM, VEC>,
+             dim3(unsigned((w.hidden + rows_per_cta - 1) / rows_per_cta), unsigned(max_tiles)), dim3(kThreads),
+             hs_bytes, stream, w, h, order, tiles, num_tiles, expert_out);
   check_cuda(cudaGetLastError(), "down launch");
 
-  launch_pdl(combine_kernel, dim3(unsigned((w.hidden + 255) / 256), unsigned(n)), dim3(256), 0, stream, expert_out, weights, k, int(w.hidden), out, ldo);
+  launch_pdl(combine_kernel, dim3(unsigned((w.hidden + 255) / 256), unsigned(n)), dim3(256), 0, stream, expert_out,
+             weights, k, int(w.hidden), out, ldo);
   check_cuda(cudaGetLastError(), "combine launch");
 }
 
