@@ -21,6 +21,7 @@ struct QualityArgs {
   int64_t experts_per_node = 0, replicate = 0, per_domain = quality::kHeldoutPerDomain;
   uint64_t seed = 0;
   bool lab_replicas = false;
+  bool prompt_token_nll = false;
   AutoPlacement auto_placement;
 };
 
@@ -58,6 +59,7 @@ int run_quality(const QualityArgs& a) {
   c.batch_items = a.batch;
   c.random_definition = parse_random_definition(a.random);
   c.lab_replicas = a.lab_replicas;
+  c.keep_prompt_token_nll = a.prompt_token_nll;
   c.auto_placement = a.auto_placement;
   auto probe = parse_probe_definition(a.probe);
   BANYAN_CHECK(probe, "unknown --probe '{}' (topk_mass, topk_share, local_topk, router_mass)", a.probe);
@@ -103,6 +105,8 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                                           "Probe score: local_topk (default, reproduces the lab) | topk_mass | topk_share | router_mass");
                            sub.add_flag("--lab-replicas", a->lab_replicas,
                                         "Contiguous + replicas as QUALITY.md: range ∪ hot experts, no fill");
+                           sub.add_flag("--prompt-token-nll", a->prompt_token_nll,
+                                        "JSON: every prompt token's NLL per sequence and node (offline placement study)");
                            sub.add_option("--batch", a->batch, "(sequence, node) forwards per engine call");
                            sub.add_option("--threads", a->threads, "Threads (default: all cores)");
                            sub.add_option("--json", a->json_out, "Write the full report as JSON");

@@ -154,6 +154,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   if (!c.top_k && r.plan.node_top_k > 0 && r.plan.node_top_k != spec.top_k) mo.node_top_k = int(r.plan.node_top_k);
   mo.probe = c.probe_definition;
   mo.threads = c.threads;
+  mo.keep_prompt_token_nll = c.keep_prompt_token_nll;
   std::unique_ptr<Progress> progress;
   if (c.progress) {
     progress = std::make_unique<Progress>("eval quality", uint64_t(r.sequences.size() * (node_experts.size() + 1)),

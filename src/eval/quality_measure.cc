@@ -118,6 +118,10 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
   std::vector<int> local_counts;
   for (const auto& set : layer0_sets) local_counts.push_back(int(std::count(set.begin(), set.end(), uint8_t(1))));
   std::vector<float> scratch;
+  if (options.keep_prompt_token_nll) {
+    m.full_prompt_token_nll.resize(size_t(S));
+    m.prompt_token_nll.resize(size_t(S * N));
+  }
 
   std::vector<Job> jobs;
   for (int64_t s = 0; s < S; ++s)
@@ -178,6 +182,12 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
     for (size_t i = 0; i < count; ++i) {
       const Job& job = jobs[size_t(j0) + i];
       const SequenceNll nll = split_sequence_nll(item_nll[i], options.prompt_tokens);
+      if (options.keep_prompt_token_nll) {
+        // item_nll[i][t - 1] is the NLL of target t; the prompt's targets are t = 1..prompt_tokens-1.
+        std::vector<float> kept(item_nll[i].begin(), item_nll[i].begin() + (options.prompt_tokens - 1));
+        (job.node >= 0 ? m.prompt_token_nll[size_t(job.sequence * N + job.node)]
+                       : m.full_prompt_token_nll[size_t(job.sequence)]) = std::move(kept);
+      }
       if (job.node >= 0) {
         m.restricted.prompt_nll.at(job.sequence, job.node) = nll.prompt;
         m.restricted.continuation_nll.at(job.sequence, job.node) = nll.continuation;

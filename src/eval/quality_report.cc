@@ -34,6 +34,8 @@ QualityReport build_quality_report(const std::vector<Document>& sequences, const
   r.full_ppl = perplexity(full_nll);
   for (const auto& [d, v] : by_domain) r.full_ppl_by_domain[d] = perplexity(v);
   r.seq_full = m.full;
+  r.seq_full_prompt_token_nll = m.full_prompt_token_nll;
+  r.seq_prompt_token_nll = m.prompt_token_nll;
   r.restricted = m.restricted;
 
   r.random = score_random(m.restricted.continuation_nll);
@@ -128,6 +130,12 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
       std::vector<double> v;
       for (int64_t n = 0; n < r.nodes; ++n) v.push_back(mat.at(s, n));
       sj["probe_" + name] = v;
+    }
+    if (!r.seq_prompt_token_nll.empty()) {
+      sj["full_prompt_token_nll"] = r.seq_full_prompt_token_nll[size_t(s)];
+      json per_node = json::array();
+      for (int64_t n = 0; n < r.nodes; ++n) per_node.push_back(r.seq_prompt_token_nll[size_t(s * r.nodes + n)]);
+      sj["prompt_token_nll"] = per_node;
     }
     seqs.push_back(sj);
   }

@@ -133,7 +133,9 @@ int64_t auto_node_top_k(int64_t top_k, int64_t local, int64_t num_experts) {
   BANYAN_CHECK(top_k >= 1 && local >= 1 && local <= num_experts, "auto_node_top_k: top_k {}, {} of {} experts",
                top_k, local, num_experts);
   if (local >= num_experts) return top_k;
-  return std::min(local, (3 * top_k + 1) / 2);
+  // round(0.75 k E / local), kept within [k, local].
+  const int64_t widened = (3 * top_k * num_experts + 2 * local) / (4 * local);
+  return std::min(local, std::max(top_k, widened));
 }
 
 PlanOptions resolve_auto(const PlanOptions& options, const Profiles* profiles) {
@@ -157,6 +159,9 @@ PlanOptions resolve_auto(const PlanOptions& options, const Profiles* profiles) {
   else
     o.criterion = Criterion::Probs;
   o.balance = true;
+  // Refinement where every node keeps at least half the experts (see kAutoRefineRounds).
+  const int64_t local = o.experts_per_node > 0 ? o.experts_per_node : profiles->experts / o.nodes;
+  if (o.refine == 0 && 2 * local >= profiles->experts) o.refine = kAutoRefineRounds;
   return o;
 }
 

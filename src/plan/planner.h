@@ -24,7 +24,8 @@
 //              heldout-dev (plans from corpus-train, likelihood placement): 4 nodes x 64 experts 8.66 -> 7.41
 //              (oracle 7.51 -> 6.79); 4 disjoint quarters 35.4 -> 33.8. The user's criterion/balance are ignored,
 //              --replicate is kept. The written plan records the resolved scheme, criterion and balance, and
-//              node_top_k = auto_node_top_k(...) unless --node-top-k is given.
+//              node_top_k = auto_node_top_k(...) unless --node-top-k is given; refinement (kAutoRefineRounds)
+//              when every node keeps at least half the experts.
 // Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
 #pragma once
 #include <optional>
@@ -72,13 +73,21 @@ struct PlanModel {
   int64_t top_k = 0;
 };
 
-// The top-k `auto` gives nodes holding `local` of `num_experts` experts: min(local, round(1.5 * top_k)) when a
-// node lacks experts, else top_k. Why: a restricted node has lost part of every token's top-k mass, and routing
-// each token to more of the experts it still has recovers some of it (QUALITY.md lab facts: top-12 at 4 x 50 %
-// 10.26 -> 9.58, 4 disjoint quarters 53.1 -> 41.9; the full model is no worse at top-12, 4.376 vs 4.390). It
-// costs 1.5x the routed-expert compute per token on the node. A fixed rule rather than a value tuned on
-// evaluation text: widening further (top-16) was not better on the 4 x 64 plan (QUALITY_EXPERIMENTS.md).
+// The top-k `auto` gives nodes holding `local` of `num_experts` experts: round(0.75 k E / local) kept within
+// [k, local] when a node lacks experts (1.5 k at half the experts, 3 k at a quarter), else k. Why: a restricted
+// node has lost part of every token's top-k mass, and routing each token to more of the experts it still has
+// recovers some of it; the fewer it holds, the more widening pays. Chosen on corpus-train (documents after the
+// calibration ones, 25 per domain; `auto` placement): 2 disjoint halves top-12 / 16 / 24 = 9.09 / 9.17 / 9.78,
+// 4 disjoint quarters 24.45 / 23.78 / 23.07 (QUALITY_EXPERIMENTS.md, session 3). Cost: node_top_k experts read
+// and run per token and layer instead of k (12 = 1.5x at half the experts, 24 = 3x at a quarter).
 int64_t auto_node_top_k(int64_t top_k, int64_t local, int64_t num_experts);
+
+// Rounds of refinement (refine.h) `auto` runs when every node keeps at least half the experts (E/N ≥ E/2 for a
+// disjoint split, K ≥ E/2 for a budget), unless --refine gives other rounds. Chosen on corpus-train: refinement
+// lowered 2 disjoint halves 9.09 -> 8.97 and 4 x 64 of 128 6.10 -> 5.99 but raised 4 disjoint quarters
+// 24.45 -> 27.10 (one round: 26.54): with few experts per node, maximising the calibration documents' captured
+// mass over-fits them.
+inline constexpr int kAutoRefineRounds = 10;
 
 // The concrete options `auto` stands for, given the profiles (required).
 // Options whose scheme is not Auto are returned unchanged.

@@ -228,6 +228,18 @@ TEST(Planner, AutoResolvesSchemeAndCriterion) {
   EXPECT_EQ(r.scheme, Scheme::Clustered);
   EXPECT_EQ(r.criterion, Criterion::TopkMass);
   EXPECT_TRUE(r.balance);
+  // Refinement only where every node keeps at least half the experts (16 here); an explicit --refine stays.
+  EXPECT_EQ(r.refine, kAutoRefineRounds);  // disjoint halves: 8 of 16
+  o.nodes = 4;                              // disjoint quarters: 4 of 16
+  EXPECT_EQ(resolve_auto(o, &p).refine, 0);
+  o.experts_per_node = 8;                   // budget 8 of 16
+  EXPECT_EQ(resolve_auto(o, &p).refine, kAutoRefineRounds);
+  o.experts_per_node = 7;
+  EXPECT_EQ(resolve_auto(o, &p).refine, 0);
+  o.refine = 2;
+  EXPECT_EQ(resolve_auto(o, &p).refine, 2);
+  o.refine = 0;
+  o.nodes = 2;
   o.experts_per_node = 10;
   EXPECT_THROW(resolve_auto(o, nullptr), Error);
   PlanOptions explicit_options = o;
@@ -281,21 +293,25 @@ TEST(Planner, AutoPlanUsesOutNormWhenPresent) {
   explicit_options.scheme = Scheme::Budget;
   explicit_options.criterion = Criterion::OutNorm;
   explicit_options.balance = true;
-  explicit_options.node_top_k = 3;  // auto widens k = 2 to round(1.5 k) = 3 (the id covers it)
+  explicit_options.node_top_k = 3;  // auto widens k = 2 to round(0.75 k E / K) = round(2.67) = 3 (the id covers it)
+  explicit_options.refine = kAutoRefineRounds;  // K = 9 of 16 ≥ half: auto refines
   Plan same = make_plan(model(16, 2), explicit_options, &p);
   for (int g = 0; g < 2; ++g) EXPECT_EQ(plan.nodes[g].experts, same.nodes[g].experts);
   EXPECT_EQ(plan.id, same.id);
 }
 
-// The widening rule: min(local, round(1.5 k)) for nodes that lack experts, the model's k for a full node.
+// The widening rule: round(0.75 k E / local) within [k, local] for nodes that lack experts, k for a full node.
 TEST(Planner, AutoNodeTopKRule) {
-  EXPECT_EQ(auto_node_top_k(8, 64, 128), 12);
-  EXPECT_EQ(auto_node_top_k(8, 32, 128), 12);
+  EXPECT_EQ(auto_node_top_k(8, 64, 128), 12);   // half the experts: 1.5 k
+  EXPECT_EQ(auto_node_top_k(8, 32, 128), 24);   // a quarter: 3 k
+  EXPECT_EQ(auto_node_top_k(8, 48, 128), 16);
+  EXPECT_EQ(auto_node_top_k(8, 96, 128), 8);    // 0.75 k E / local = 8: no widening
+  EXPECT_EQ(auto_node_top_k(8, 112, 128), 8);   // 6.86 rounds to 7, raised to k
   EXPECT_EQ(auto_node_top_k(8, 10, 128), 10);   // capped by the local count
   EXPECT_EQ(auto_node_top_k(8, 128, 128), 8);   // a full node is the full model
   EXPECT_EQ(auto_node_top_k(2, 4, 8), 3);
   EXPECT_EQ(auto_node_top_k(3, 4, 8), 4);       // round(4.5) = 5, capped at 4
-  EXPECT_EQ(auto_node_top_k(1, 4, 8), 2);
+  EXPECT_EQ(auto_node_top_k(1, 4, 8), 2);       // round(1.5) = 2
   EXPECT_THROW(auto_node_top_k(2, 9, 8), Error);
 }
 
@@ -307,8 +323,8 @@ TEST(Planner, NodeTopKInPlans) {
   o.scheme = Scheme::Auto;
   o.experts_per_node = 10;
   Plan a = make_plan(model(16, 2), o, &p);
-  EXPECT_EQ(a.node_top_k, 3);  // model k 2 -> round(3)
-  o.experts_per_node = 0;      // disjoint halves: 8 local
+  EXPECT_EQ(a.node_top_k, 2);  // model k 2, 10 of 16 local: round(2.4) = 2
+  o.experts_per_node = 0;      // disjoint halves: 8 local -> round(3) = 3
   EXPECT_EQ(make_plan(model(16, 2), o, &p).node_top_k, 3);
   o.node_top_k = 5;
   EXPECT_EQ(make_plan(model(16, 2), o, &p).node_top_k, 5);
