@@ -28,16 +28,7 @@ int run_plan(const PlanArgs& a) {
   BANYAN_CHECK(scheme, "unknown --scheme '{}' (contiguous, clustered, budget, auto)", a.scheme);
   auto criterion = parse_criterion(a.criterion);
   BANYAN_CHECK(criterion, "unknown --criterion '{}' (probs, counts, topk_mass, out_norm)", a.criterion);
-  ModelSpec spec = load_model_spec(a.model);
-  Checkpoint ckpt(a.model);
-  PlanModel m;
-  m.source_path = std::filesystem::absolute(a.model).string();
-  m.source_sha256 = ckpt.source_hash();
-  m.family = std::string(family_name(spec.family));
-  m.num_layers = spec.num_layers;
-  m.moe_layers = spec.moe_layers();
-  m.num_experts = spec.num_experts;
-  m.top_k = spec.top_k;
+  const PlanModel m = load_plan_model(std::filesystem::absolute(a.model));
   PlanOptions o;
   o.nodes = a.nodes;
   o.scheme = *scheme;

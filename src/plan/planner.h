@@ -28,6 +28,7 @@
 //              when every node keeps at least half the experts.
 // Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
 #pragma once
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,9 @@ struct PlanModel {
   int64_t num_experts = 0;
   int64_t top_k = 0;
 };
+
+// What the planner needs to know of the checkpoint (or bundle) in `dir`: its spec and source hash.
+PlanModel load_plan_model(const std::filesystem::path& dir);
 
 // The top-k `auto` gives nodes holding `local` of `num_experts` experts: round(0.75 k E / local) kept within
 // [k, local] when a node lacks experts (1.5 k at half the experts, 3 k at a quarter), else k. Why: a restricted

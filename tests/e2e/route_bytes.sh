@@ -36,13 +36,13 @@ print(json.dumps({"messages": m, "stream": True, "max_tokens": 16, "temperature"
 turn 1 >"$WORK/t1.json"
 curl -sN --max-time 60 -D "$WORK/th1" -H 'Content-Type: application/json' --data-binary @"$WORK/t1.json" \
   "$ROUTER_URL/v1/chat/completions" >"$WORK/r1"
-node=$(tr -d '\r' <"$WORK/th1" | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
+node=$(header_value "$WORK/th1" x-banyan-node)
 sent0=$(router_metric "banyan_route_node_bytes_sent_total{node=\"$node\"}")
 recv0=$(router_metric "banyan_route_node_bytes_received_total{node=\"$node\"}")
 turn 2 >"$WORK/t2.json"
 curl -sN --max-time 60 -D "$WORK/th2" -H 'Content-Type: application/json' --data-binary @"$WORK/t2.json" \
   "$ROUTER_URL/v1/chat/completions" >"$WORK/r2"
-[ "$(tr -d '\r' <"$WORK/th2" | awk 'tolower($1) == "x-banyan-placement:" { print $2 }')" = pinned ] \
+[ "$(header_value "$WORK/th2" x-banyan-placement)" = pinned ] \
   || fail "second turn was not pinned"
 sent1=$(router_metric "banyan_route_node_bytes_sent_total{node=\"$node\"}")
 recv1=$(router_metric "banyan_route_node_bytes_received_total{node=\"$node\"}")

@@ -98,67 +98,29 @@ grep -m1 'fell back' "$WORK/router.log"
 # Kill the backend serving a stream.
 python3 -c 'import json; print(json.dumps({"messages": [{"role": "user", "content": "Write a long story."}], "user": "ll-kill",
   "stream": True, "max_tokens": 1000, "ignore_eos": True, "temperature": 0}))' >"$WORK/body1.json"
-curl -sN --max-time 120 -D "$WORK/h1" -H 'Content-Type: application/json' -d @"$WORK/body1.json" \
-  "$ROUTER_URL/v1/chat/completions" >"$WORK/s1" &
-CURL_PID=$!
-for _ in $(seq 1 300); do
-  [ "$(grep -c '^data: {' "$WORK/s1" 2>/dev/null || true)" -ge 6 ] && break
-  kill -0 "$CURL_PID" 2>/dev/null || fail "the stream ended early: $(head -c 300 "$WORK/s1")"
-  sleep 0.1
-done
-victim=$(tr -d '\r' <"$WORK/h1" | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
+start_stream "$WORK/body1.json" s1 6
+victim=$(header_value "$WORK/s1.h" x-banyan-node)
 vi=${victim#llama-}
 log "killing $victim (pid ${LL_PID[$vi]}) mid-stream"
-t_kill=$(date +%s.%N)
-kill -9 "${LL_PID[$vi]}"
-for _ in $(seq 1 100); do kill -0 "$CURL_PID" 2>/dev/null || break; sleep 0.05; done
-t_end=$(date +%s.%N)
-if kill -0 "$CURL_PID" 2>/dev/null; then kill "$CURL_PID"; fail "the client's stream hung after its backend died"; fi
-wait "$CURL_PID" || true
-elapsed=$(python3 -c "print(round($t_end - $t_kill, 3))")
-log "stream closed ${elapsed} s after the kill: $(grep '^data: {"error"' "$WORK/s1" | head -c 160)"
-python3 -c "import sys; sys.exit(0 if $elapsed < 2.0 else 1)" || fail "the error event took ${elapsed} s (> 2 s)"
-grep -q '^data: {"error"' "$WORK/s1" || fail "no SSE error event after the backend died"
-[ "$(tail -n 2 "$WORK/s1" | head -n 1)" = "data: [DONE]" ] || fail "stream not closed with [DONE] after the error"
+interrupt_stream s1 9 "${LL_PID[$vi]}" "its backend died"
+expect_done_after_error s1
 
 # The next turn fails over to the other backend with the whole history.
-python3 - "$WORK/body1.json" "$WORK/s1" >"$WORK/body2.json" <<'PY'
-import json, sys
-body = json.load(open(sys.argv[1]))
-text = ""
-for line in open(sys.argv[2]):
-    if line.startswith("data: {"):
-        for c in json.loads(line[6:]).get("choices", []):
-            text += c.get("delta", {}).get("content") or ""
-body["messages"] += [{"role": "assistant", "content": text}, {"role": "user", "content": "And then?"}]
-body.update(stream=False, max_tokens=3)
-print(json.dumps(body))
-PY
-resp=$(curl -s --max-time 60 -D "$WORK/h2" -H 'Content-Type: application/json' -d @"$WORK/body2.json" \
-  "$ROUTER_URL/v1/chat/completions")
-new_node=$(tr -d '\r' <"$WORK/h2" | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
-how=$(tr -d '\r' <"$WORK/h2" | awk 'tolower($1) == "x-banyan-placement:" { print $2 }')
-[ -n "$new_node" ] && [ "$new_node" != "$victim" ] && [ "$how" = failover ] ||
-  fail "the next turn was not failed over (node '$new_node', placement '$how'): $resp"
-via_router=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["usage"]["prompt_tokens"])' "$resp")
-direct=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); b.pop("user"); print(json.dumps(b))' "$WORK/body2.json" |
-  curl -s --max-time 60 -H 'Content-Type: application/json' -d @- "${LL_URL[${new_node#llama-}]}/v1/chat/completions" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["prompt_tokens"])')
-log "failed over to $new_node: prompt tokens via the router $via_router, sent directly $direct"
-[ "$via_router" = "$direct" ] && [ "$via_router" -gt 20 ] || fail "the new backend did not get the full history"
-grep -q "chat .*: 3 messages, $via_router prompt tokens" "$WORK/llama-${new_node#llama-}.log" ||
+next_turn_body "$WORK/body1.json" s1 "And then?" 3 >"$WORK/body2.json"
+failover_turn "$WORK/body2.json" "$victim"
+expect_full_history "$WORK/body2.json" "${LL_URL[${FAILOVER_NODE#llama-}]}" 20
+grep -q "chat .*: 3 messages, $HISTORY_TOKENS prompt tokens" "$WORK/llama-${FAILOVER_NODE#llama-}.log" ||
   fail "the backend's log does not show the 3-message history"
 
 # Restart the killed backend on its port: healthy again and given new sessions.
 log "restarting $victim on port ${LL_PORT[$vi]}"
 start_llama "$vi" "${LL_PORT[$vi]}"
-for _ in $(seq 1 100); do router_node_healthy "$victim" && break; sleep 0.1; done
-router_node_healthy "$victim" || fail "$victim did not rejoin"
+wait_rejoined "$victim"
 used=0
 for i in $(seq 0 7); do
   n=$(curl -s --max-time 60 -D - -o /dev/null -H 'Content-Type: application/json' \
         -d "{\"messages\":[{\"role\":\"user\",\"content\":\"hi $i\"}],\"max_tokens\":1,\"user\":\"ll-new-$i\"}" \
-        "$ROUTER_URL/v1/chat/completions" | tr -d '\r' | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
+        "$ROUTER_URL/v1/chat/completions" | header_value /dev/stdin x-banyan-node)
   [ "$n" = "$victim" ] && used=$((used + 1))
 done
 log "$used of 8 new sessions went to the restarted $victim"

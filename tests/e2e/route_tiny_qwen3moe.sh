@@ -67,69 +67,25 @@ p = json.load(open(sys.argv[1]))[0]
 print(json.dumps({"messages": [{"role": "user", "content": p["prompt"]}], "user": "kill-1", "stream": True,
                   "max_tokens": 2000, "ignore_eos": True, "temperature": 0}))
 PY
-curl -sN --max-time 120 -D "$WORK/h1" -H 'Content-Type: application/json' -d @"$WORK/body1.json" \
-  "$ROUTER_URL/v1/chat/completions" >"$WORK/s1" &
-CURL_PID=$!
-for _ in $(seq 1 300); do
-  [ "$(grep -c '^data: {' "$WORK/s1" 2>/dev/null || true)" -ge 5 ] && break
-  kill -0 "$CURL_PID" 2>/dev/null || fail "the stream ended before the node was killed: $(head -c 300 "$WORK/s1")"
-  sleep 0.1
-done
-victim=$(tr -d '\r' <"$WORK/h1" | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
-[ -n "$victim" ] || fail "no X-Banyan-Node header"
-idx=${victim#node-}
-log "killing $victim (pid ${NODE_PID[$idx]}) mid-stream"
-t_kill=$(date +%s.%N)
-kill -9 "${NODE_PID[$idx]}"
-for _ in $(seq 1 100); do kill -0 "$CURL_PID" 2>/dev/null || break; sleep 0.05; done
-t_end=$(date +%s.%N)
-if kill -0 "$CURL_PID" 2>/dev/null; then kill "$CURL_PID"; fail "the client's stream hung after its node died"; fi
-wait "$CURL_PID" || true
-elapsed=$(python3 -c "print(round($t_end - $t_kill, 3))")
-log "stream closed ${elapsed} s after the kill: $(grep '^data: {"error"' "$WORK/s1" | head -c 200)"
-python3 -c "import sys; sys.exit(0 if $elapsed < 2.0 else 1)" || fail "the error event took ${elapsed} s (> 2 s)"
-grep -q '^data: {"error"' "$WORK/s1" || fail "no SSE error event after the node died"
-[ "$(tail -n 2 "$WORK/s1" | head -n 1)" = "data: [DONE]" ] || fail "stream not closed with [DONE] after the error"
+kill_serving_node "$WORK/body1.json" s1
+victim=$VICTIM idx=$VICTIM_INDEX
 
 # The next turn carries the history (first prompt, the partial answer, a second question) to a surviving node.
-python3 - "$WORK/body1.json" "$WORK/s1" >"$WORK/body2.json" <<'PY'
-import json, sys
-body = json.load(open(sys.argv[1]))
-text = ""
-for line in open(sys.argv[2]):
-    if line.startswith("data: {"):
-        for c in json.loads(line[6:]).get("choices", []):
-            text += c.get("delta", {}).get("content") or ""
-body["messages"] += [{"role": "assistant", "content": text}, {"role": "user", "content": "And then?"}]
-body.update(stream=False, max_tokens=4)
-print(json.dumps(body))
-PY
-resp=$(curl -s --max-time 60 -D "$WORK/h2" -H 'Content-Type: application/json' -d @"$WORK/body2.json" \
-  "$ROUTER_URL/v1/chat/completions")
-new_node=$(tr -d '\r' <"$WORK/h2" | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
-how=$(tr -d '\r' <"$WORK/h2" | awk 'tolower($1) == "x-banyan-placement:" { print $2 }')
-log "next turn served by $new_node ($how)"
-[ -n "$new_node" ] && [ "$new_node" != "$victim" ] || fail "the next turn was not served elsewhere: $resp"
-[ "$how" = failover ] || fail "next turn placement is '$how', expected failover"
-via_router=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["usage"]["prompt_tokens"])' "$resp")
-direct=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); b["model"]=sys.argv[2]; b.pop("user"); print(json.dumps(b))' \
-    "$WORK/body2.json" "$new_node" |
-  curl -s --max-time 60 -H 'Content-Type: application/json' -d @- "${NODE_URL[${new_node#node-}]}/v1/chat/completions" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["prompt_tokens"])')
-log "prompt tokens of the failed-over turn: via the router $via_router, the same body sent directly $direct"
-[ "$via_router" = "$direct" ] && [ "$via_router" -gt 100 ] || fail "the new node did not get the full history"
+next_turn_body "$WORK/body1.json" s1 "And then?" 4 >"$WORK/body2.json"
+failover_turn "$WORK/body2.json" "$victim"
+new_node=$FAILOVER_NODE
+expect_full_history "$WORK/body2.json" "${NODE_URL[${new_node#node-}]}" 100 "$new_node"
 [ "$(router_metric 'banyan_route_failovers_total{from="'"$victim"'",to="'"$new_node"'"}')" -ge 1 ] ||
   fail "the failover was not counted"
 
 log "restarting $victim on port ${NODE_PORT[$idx]}"
 start_node "$idx" 127.0.0.1 "${NODE_PORT[$idx]}"
-for _ in $(seq 1 100); do router_node_healthy "$victim" && break; sleep 0.1; done
-router_node_healthy "$victim" || fail "$victim did not rejoin"
+wait_rejoined "$victim"
 python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); b.update(user="kill-2", stream=False, max_tokens=2); print(json.dumps(b))' \
   "$WORK/body1.json" >"$WORK/body3.json"
 curl -s --max-time 60 -D "$WORK/h3" -o /dev/null -H 'Content-Type: application/json' -d @"$WORK/body3.json" \
   "$ROUTER_URL/v1/chat/completions"
-again=$(tr -d '\r' <"$WORK/h3" | awk 'tolower($1) == "x-banyan-node:" { print $2 }')
+again=$(header_value "$WORK/h3" x-banyan-node)
 log "a new session with the same prompt went to $again"
 [ "$again" = "$victim" ] || fail "the restarted node was not used again (got $again)"
 log "total $(($(date +%s) - T0)) s"

@@ -129,3 +129,114 @@ router_node_healthy() {
 router_metric() {
   curl -s --max-time 5 "$ROUTER_URL/metrics" | awk -v n="$1" '$1 == n { v = $2 } END { print (v == "" ? 0 : v) }'
 }
+
+# header_value FILE NAME: the value of response header NAME (lower case) in a `curl -D FILE` dump.
+header_value() {
+  tr -d '\r' <"$1" | awk -v h="$2:" 'tolower($1) == h { print $2 }'
+}
+
+# The failover sequence the route_*.sh tests share: stream a long answer, stop the server under it, check the client
+# sees an error event promptly, send the next turn with the whole history, check another backend got all of it.
+
+# start_stream BODY NAME [EVENTS]: streams BODY (a JSON file) through the router in the background (headers in
+# $WORK/NAME.h, events in $WORK/NAME.sse, curl's pid in CURL_PID); returns once EVENTS (default 5) data events came.
+start_stream() {
+  local body=$1 name=$2 events=${3:-5}
+  curl -sN --max-time 120 -D "$WORK/$name.h" -H 'Content-Type: application/json' -d @"$body" \
+    "$ROUTER_URL/v1/chat/completions" >"$WORK/$name.sse" &
+  CURL_PID=$!
+  for _ in $(seq 1 300); do
+    [ "$(grep -c '^data: {' "$WORK/$name.sse" 2>/dev/null || true)" -ge "$events" ] && return 0
+    kill -0 "$CURL_PID" 2>/dev/null || fail "stream $name ended early: $(head -c 300 "$WORK/$name.sse")"
+    sleep 0.1
+  done
+}
+
+# interrupt_stream NAME SIGNAL PID WHAT: sends SIGNAL to the server PID under stream NAME; the client's stream must
+# end by itself with an SSE error event within 2 s. A stopped (SIGSTOP) server is continued once the stream ended.
+interrupt_stream() {
+  local name=$1 sig=$2 pid=$3 what=$4 t_sig t_end elapsed
+  t_sig=$(date +%s.%N)
+  kill -"$sig" "$pid"
+  for _ in $(seq 1 100); do kill -0 "$CURL_PID" 2>/dev/null || break; sleep 0.05; done
+  t_end=$(date +%s.%N)
+  if [ "$sig" = STOP ]; then kill -CONT "$pid"; fi
+  if kill -0 "$CURL_PID" 2>/dev/null; then kill "$CURL_PID"; fail "the client's stream hung after $what"; fi
+  wait "$CURL_PID" || true
+  elapsed=$(python3 -c "print(round($t_end - $t_sig, 3))")
+  log "stream closed ${elapsed} s after $what: $(grep '^data: {"error"' "$WORK/$name.sse" | head -c 200)"
+  grep -q '^data: {"error"' "$WORK/$name.sse" || fail "no SSE error event after $what"
+  python3 -c "import sys; sys.exit(0 if $elapsed < 2.0 else 1)" || fail "the error event took ${elapsed} s (> 2 s)"
+}
+
+# expect_done_after_error NAME: stream NAME ended with "data: [DONE]" right after its error event.
+expect_done_after_error() {
+  [ "$(tail -n 2 "$WORK/$1.sse" | head -n 1)" = "data: [DONE]" ] || fail "stream not closed with [DONE] after the error"
+}
+
+# next_turn_body BODY NAME QUESTION MAX_TOKENS: prints BODY's request (not streamed) extended by the partial answer of
+# stream NAME and a new user QUESTION: the history a client sends after its stream broke.
+next_turn_body() {
+  python3 - "$1" "$WORK/$2.sse" "$3" "$4" <<'PY'
+import json, sys
+body = json.load(open(sys.argv[1]))
+text = ""
+for line in open(sys.argv[2]):
+    if line.startswith("data: {"):
+        for c in json.loads(line[6:]).get("choices", []):
+            text += c.get("delta", {}).get("content") or ""
+body["messages"] += [{"role": "assistant", "content": text}, {"role": "user", "content": sys.argv[3]}]
+body.update(stream=False, max_tokens=int(sys.argv[4]))
+print(json.dumps(body))
+PY
+}
+
+# failover_turn BODY VICTIM: sends BODY through the router; it must be placed by failover on a backend other than
+# VICTIM. Sets FAILOVER_NODE and FAILOVER_RESP.
+failover_turn() {
+  local how
+  FAILOVER_RESP=$(curl -s --max-time 60 -D "$WORK/failover.h" -H 'Content-Type: application/json' -d @"$1" \
+    "$ROUTER_URL/v1/chat/completions")
+  FAILOVER_NODE=$(header_value "$WORK/failover.h" x-banyan-node)
+  how=$(header_value "$WORK/failover.h" x-banyan-placement)
+  log "next turn served by $FAILOVER_NODE ($how)"
+  [ -n "$FAILOVER_NODE" ] && [ "$FAILOVER_NODE" != "$2" ] ||
+    fail "the next turn was not served elsewhere: $FAILOVER_RESP"
+  [ "$how" = failover ] || fail "next turn placement is '$how', expected failover"
+}
+
+# expect_full_history BODY URL MIN_TOKENS [MODEL]: the failed-over turn counted as many prompt tokens as BODY (without
+# "user", with "model": MODEL when given) sent directly to the backend at URL, and more than MIN_TOKENS: the backend
+# got the whole history. Sets HISTORY_TOKENS.
+expect_full_history() {
+  local direct
+  HISTORY_TOKENS=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["usage"]["prompt_tokens"])' \
+    "$FAILOVER_RESP")
+  direct=$(python3 -c 'import json,sys
+b = json.load(open(sys.argv[1])); b.pop("user", None)
+if len(sys.argv) > 2: b["model"] = sys.argv[2]
+print(json.dumps(b))' "$1" ${4:+"$4"} |
+    curl -s --max-time 60 -H 'Content-Type: application/json' -d @- "$2/v1/chat/completions" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["prompt_tokens"])')
+  log "prompt tokens of the failed-over turn: via the router $HISTORY_TOKENS, the same body sent directly $direct"
+  [ "$HISTORY_TOKENS" = "$direct" ] && [ "$HISTORY_TOKENS" -gt "$3" ] ||
+    fail "the new backend did not get the full history"
+}
+
+# wait_rejoined NAME: the router sees backend NAME healthy again within 10 s.
+wait_rejoined() {
+  for _ in $(seq 1 100); do router_node_healthy "$1" && return 0; sleep 0.1; done
+  fail "$1 did not rejoin"
+}
+
+# kill_serving_node BODY NAME: streams BODY as stream NAME, kill -9s the banyan node serving it (start_node's) and
+# expects the error event and [DONE] within 2 s. Sets VICTIM (its name) and VICTIM_INDEX.
+kill_serving_node() {
+  start_stream "$1" "$2"
+  VICTIM=$(header_value "$WORK/$2.h" x-banyan-node)
+  [ -n "$VICTIM" ] || fail "no X-Banyan-Node header"
+  VICTIM_INDEX=${VICTIM#node-}
+  log "killing $VICTIM (pid ${NODE_PID[$VICTIM_INDEX]}) mid-stream"
+  interrupt_stream "$2" 9 "${NODE_PID[$VICTIM_INDEX]}" "its node died"
+  expect_done_after_error "$2"
+}

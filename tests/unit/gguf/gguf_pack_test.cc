@@ -26,15 +26,7 @@ std::string bytes(const fs::path& p) {
 }
 
 Plan contiguous_plan(const fs::path& dir, int nodes) {
-  const ModelSpec spec = load_model_spec(dir);
-  PlanModel m;
-  m.source_path = dir.string();
-  m.source_sha256 = Checkpoint(dir).source_hash();
-  m.family = std::string(family_name(spec.family));
-  m.num_layers = spec.num_layers;
-  m.moe_layers = spec.moe_layers();
-  m.num_experts = spec.num_experts;
-  m.top_k = spec.top_k;
+  const PlanModel m = load_plan_model(dir);
   PlanOptions o;
   o.scheme = Scheme::Contiguous;
   o.nodes = nodes;

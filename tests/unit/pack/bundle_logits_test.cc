@@ -3,16 +3,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "../plan/synthetic_profiles.h"
+#include "bundle_logits_check.h"
 #include "format/safetensors.h"
-#include "pack/bundle_writer.h"
-#include "plan/planner.h"
-#include "runtime/engine.h"
 #include "test_paths.h"
 
 using namespace banyan;
+using namespace banyan::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,54 +22,9 @@ std::vector<std::vector<int32_t>> golden_inputs(const SafetensorsFile& g) {
   return rows;
 }
 
-// All logits of every row, concatenated.
-std::vector<float> logits(Engine& engine, const std::vector<std::vector<int32_t>>& rows,
-                          const ExpertRestriction* restriction = nullptr) {
-  std::vector<float> all;
-  for (const auto& r : rows) {
-    BatchItem item;
-    item.seq = engine.create_sequence();
-    item.tokens = r;
-    item.logits = LogitsRequest::all();
-    item.restriction = restriction;
-    ForwardOutput out;
-    std::vector<BatchItem> batch{item};
-    engine.forward(batch, out);
-    all.insert(all.end(), out.logits.begin(), out.logits.end());
-    engine.free_sequence(item.seq);
-  }
-  return all;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float worst = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
-  return worst;
-}
-
-float max_abs(const std::vector<float>& a) {
-  float m = 0;
-  for (float v : a) m = std::max(m, std::fabs(v));
-  return m;
-}
-
-PlanModel plan_model(const fs::path& dir) {
-  ModelSpec spec = load_model_spec(dir);
-  PlanModel m;
-  m.source_path = dir.string();
-  m.source_sha256 = Checkpoint(dir).source_hash();
-  m.family = std::string(family_name(spec.family));
-  m.num_layers = spec.num_layers;
-  m.moe_layers = spec.moe_layers();
-  m.num_experts = spec.num_experts;
-  m.top_k = spec.top_k;
-  return m;
-}
-
 // A one-node plan holding exactly `experts` (per MoE layer).
 Plan single_node_plan(const fs::path& dir, std::vector<std::vector<int>> experts) {
-  PlanModel m = plan_model(dir);
+  PlanModel m = plan_model_of(dir);
   PlanOptions o;
   o.nodes = 1;
   Plan p = make_plan(m, o, nullptr);
@@ -82,35 +34,13 @@ Plan single_node_plan(const fs::path& dir, std::vector<std::vector<int>> experts
   return p;
 }
 
-// Every node of `plan`: bundle logits == full model restricted to the node's experts.
-void expect_nodes_match_restricted(const fs::path& dir, const Plan& plan,
-                                   const std::vector<std::vector<int32_t>>& rows, float tol) {
-  fs::path out = banyan::test::make_temp_dir("bundle_logits");
-  pack_bundles(dir, plan, out);
-  auto full = Engine::load(dir);
-  const auto unrestricted = logits(*full, rows);
-  for (const auto& node : plan.nodes) {
-    SCOPED_TRACE(fmt::format("{} {} {}", dir.filename().string(), plan.scheme, node.name));
-    std::vector<std::vector<int32_t>> allowed;
-    for (const auto& l : node.experts) allowed.emplace_back(l.begin(), l.end());
-    ExpertRestriction r(full->spec(), allowed);
-    auto want = logits(*full, rows, &r);
-    auto bundle = Engine::load(out / node.name);
-    auto got = logits(*bundle, rows);
-    EXPECT_LE(max_abs_diff(got, want), tol) << "max|logit| " << max_abs(want);
-    // The restriction matters (so the equality above is not trivial).
-    EXPECT_GT(max_abs_diff(want, unrestricted), 1e-3f);
-  }
-  fs::remove_all(out);
-}
-
 }  // namespace
 
 TEST(BundleLogits, EqualTransformersMaskedLogits) {
   for (const char* fam : {"qwen3_moe", "qwen2_moe", "mixtral", "olmoe"}) {
     SCOPED_TRACE(fam);
-    fs::path dir = banyan::test::fixtures_dir() / "models" / fam;
-    SafetensorsFile g(banyan::test::fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
+    fs::path dir = fixtures_dir() / "models" / fam;
+    SafetensorsFile g(fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
     ModelSpec spec = load_model_spec(dir);
     std::vector<std::vector<int>> allowed;
     for (int layer : spec.moe_layers()) {
@@ -118,10 +48,10 @@ TEST(BundleLogits, EqualTransformersMaskedLogits) {
       allowed.emplace_back(a.as<int64_t>(), a.as<int64_t>() + a.numel());
     }
     Plan plan = single_node_plan(dir, allowed);
-    fs::path out = banyan::test::make_temp_dir("bundle_masked");
+    fs::path out = make_temp_dir("bundle_masked");
     pack_bundles(dir, plan, out);
     auto bundle = Engine::load(out / "node-0");
-    auto got = logits(*bundle, golden_inputs(g));
+    auto got = all_logits(*bundle, golden_inputs(g));
     auto want = g.view("masked.logits").to_f32();
     EXPECT_LE(max_abs_diff(got, want), 1e-4f * max_abs(want));
     fs::remove_all(out);
@@ -130,11 +60,11 @@ TEST(BundleLogits, EqualTransformersMaskedLogits) {
 
 TEST(BundleLogits, EveryNodeEqualsTheRestrictedFullModel) {
   for (const char* fam : {"qwen3_moe", "qwen2_moe", "mixtral", "olmoe"}) {
-    fs::path dir = banyan::test::fixtures_dir() / "models" / fam;
-    SafetensorsFile g(banyan::test::fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
+    fs::path dir = fixtures_dir() / "models" / fam;
+    SafetensorsFile g(fixtures_dir() / "golden" / (std::string(fam) + ".safetensors"));
     auto rows = golden_inputs(g);
-    PlanModel m = plan_model(dir);
-    Profiles prof = banyan::test::make_grouped_profiles(2, 6, int(m.moe_layers.size()), int(m.num_experts), 3, true);
+    PlanModel m = plan_model_of(dir);
+    Profiles prof = make_grouped_profiles(2, 6, int(m.moe_layers.size()), int(m.num_experts), 3, true);
     prof.source_hash = m.source_sha256;
     prof.moe_layers = m.moe_layers;
     PlanOptions o;
@@ -153,16 +83,16 @@ TEST(BundleLogits, EveryNodeEqualsTheRestrictedFullModel) {
 TEST(BundleLogits, TinyQwen3MoeNode0EqualsTransformersMasked) {
   BANYAN_REQUIRE_SHARED(shared);
   fs::path dir = shared / "models" / "tiny-qwen3moe";
-  SafetensorsFile g(banyan::test::fixtures_dir() / "golden" / "tiny-qwen3moe-masked.safetensors");
+  SafetensorsFile g(fixtures_dir() / "golden" / "tiny-qwen3moe-masked.safetensors");
   PlanOptions o;
   o.nodes = 2;
-  Plan plan = make_plan(plan_model(dir), o, nullptr);  // contiguous: node 0 = [0, 64), as the golden
-  fs::path out = banyan::test::make_temp_dir("bundle_tiny");
+  Plan plan = make_plan(plan_model_of(dir), o, nullptr);  // contiguous: node 0 = [0, 64), as the golden
+  fs::path out = make_temp_dir("bundle_tiny");
   PackOptions po;
   po.nodes = {0};
   pack_bundles(dir, plan, out, po);
   auto bundle = Engine::load(out / "node-0");
-  auto got = logits(*bundle, golden_inputs(g));
+  auto got = all_logits(*bundle, golden_inputs(g));
   auto want = g.view("masked.logits").to_f32();
   EXPECT_LE(max_abs_diff(got, want), 1e-4f * max_abs(want));
   fs::remove_all(out);
@@ -173,14 +103,14 @@ TEST(BundleLogits, TinyQwen3MoeNode0EqualsTransformersMasked) {
 // node's placement probe needs. At the first MoE layer the bundle's hidden state equals the full model's (no
 // restricted layer before it), so the tapped probabilities must equal the full model's exactly.
 TEST(BundleLogits, RouterTapsOfABundleCoverTheSourceExperts) {
-  const fs::path dir = banyan::test::fixtures_dir() / "models" / "qwen3_moe";
-  const SafetensorsFile golden(banyan::test::fixtures_dir() / "golden" / "qwen3_moe.safetensors");
+  const fs::path dir = fixtures_dir() / "models" / "qwen3_moe";
+  const SafetensorsFile golden(fixtures_dir() / "golden" / "qwen3_moe.safetensors");
   const auto rows = golden_inputs(golden);
   const ModelSpec spec = load_model_spec(dir);
   const int first_moe = spec.moe_layers().front();
   std::vector<std::vector<int>> experts(spec.moe_layers().size(), std::vector<int>{1, 3, 4, 6});
   const Plan plan = single_node_plan(dir, experts);
-  const fs::path out = banyan::test::make_temp_dir("bundle_taps");
+  const fs::path out = make_temp_dir("bundle_taps");
   pack_bundles(dir, plan, out);
 
   auto tap_probs = [&](Engine& engine) {

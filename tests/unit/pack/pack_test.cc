@@ -13,19 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-PlanModel plan_model(const fs::path& dir) {
-  ModelSpec spec = load_model_spec(dir);
-  Checkpoint ckpt(dir);
-  PlanModel m;
-  m.source_path = dir.string();
-  m.source_sha256 = ckpt.source_hash();
-  m.family = std::string(family_name(spec.family));
-  m.num_layers = spec.num_layers;
-  m.moe_layers = spec.moe_layers();
-  m.num_experts = spec.num_experts;
-  m.top_k = spec.top_k;
-  return m;
-}
+PlanModel plan_model(const fs::path& dir) { return load_plan_model(dir); }
 
 // Synthetic calibration profiles for `dir` (right source hash and shape, two separable document groups).
 Profiles profiles_for(const PlanModel& m) {
