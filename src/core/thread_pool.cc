@@ -1,46 +1,74 @@
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <memory>
 
 namespace banyan {
 
-ThreadPool::ThreadPool(int num_threads) {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Tells the core this is a spin-wait: saves power and lets a sibling hyper-thread run.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+void run_chunk(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int index, int total) {
+  int64_t begin = n * index / total, end = n * (index + 1) / total;
+  if (begin < end) fn(begin, end);
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads, std::chrono::microseconds spin) : spin_(spin) {
   if (num_threads <= 0) num_threads = int(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  start_cv_.notify_all();
+  stop_.store(true);
+  generation_.fetch_add(1);
+  generation_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-static void run_chunk(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int index, int total) {
-  int64_t begin = n * index / total, end = n * (index + 1) / total;
-  if (begin < end) fn(begin, end);
+void ThreadPool::await_change(const std::atomic<uint32_t>& word, uint32_t old, std::atomic<int>& sleepers) const {
+  const auto deadline = Clock::now() + spin_;
+  for (uint32_t i = 1;; ++i) {
+    if (word.load(std::memory_order_acquire) != old) return;
+    if (i % 64 != 0) {
+      cpu_relax();
+      continue;
+    }
+    if (Clock::now() >= deadline) break;
+    std::this_thread::yield();  // on a busy machine, let whoever we wait for have the core
+  }
+  // Announce the sleep before re-checking the word (both sequentially consistent): either the writer, which stores
+  // the word and then reads `sleepers`, sees us and notifies, or our re-check sees its store.
+  sleepers.fetch_add(1);
+  while (word.load() == old) word.wait(old);
+  sleepers.fetch_sub(1);
 }
 
 void ThreadPool::worker_loop(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* job;
-    int64_t n;
-    {
-      std::unique_lock lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
+    await_change(generation_, seen, sleeping_workers_);
+    if (stop_.load()) return;
+    // The caller waits for every worker before it starts another job, so the generation moved by exactly one.
+    ++seen;
+    try {
+      run_chunk(*job_, job_n_, index, num_threads());
+    } catch (...) {
+      std::lock_guard lock(error_mu_);
+      if (!error_) error_ = std::current_exception();
     }
-    run_chunk(*job, n, index, num_threads());
-    {
-      std::lock_guard lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    if (pending_.fetch_sub(1) == 1 && sleeping_caller_.load() > 0) pending_.notify_one();
   }
 }
 
@@ -50,17 +78,27 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
-  {
-    std::lock_guard lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = int(workers_.size());
-    ++generation_;
+  job_ = &fn;
+  job_n_ = n;
+  pending_.store(uint32_t(workers_.size()));
+  generation_.fetch_add(1);  // publishes the job (sequentially consistent, so also a release)
+  if (sleeping_workers_.load() > 0) generation_.notify_all();
+
+  std::exception_ptr caller_error;
+  try {
+    run_chunk(fn, n, 0, num_threads());
+  } catch (...) {
+    caller_error = std::current_exception();  // the workers still use fn: wait for them before leaving
   }
-  start_cv_.notify_all();
-  run_chunk(fn, n, 0, num_threads());
-  std::unique_lock lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  for (uint32_t left; (left = pending_.load(std::memory_order_acquire)) != 0;)
+    await_change(pending_, left, sleeping_caller_);
+
+  if (caller_error) std::rethrow_exception(caller_error);
+  if (error_) {
+    std::exception_ptr e;
+    std::swap(e, error_);  // every worker is done: no lock needed
+    std::rethrow_exception(e);
+  }
 }
 
 namespace {

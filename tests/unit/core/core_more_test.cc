@@ -10,7 +10,6 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/tensor.h"
-#include "core/thread_pool.h"
 #include "test_paths.h"
 
 namespace banyan {
@@ -101,31 +100,6 @@ TEST(DTypeFacts, Fp8EdgeValues) {
   EXPECT_TRUE(std::isnan(f8e5m2_to_f32(0x7d)));
   // Monotone over the positive finite E4M3 codes.
   for (int c = 1; c < 0x7f; ++c) EXPECT_LT(f8e4m3_to_f32(uint8_t(c - 1)), f8e4m3_to_f32(uint8_t(c))) << c;
-}
-
-TEST(ThreadPool, EveryIndexExactlyOnce) {
-  for (int threads : {1, 2, 3, 8}) {
-    ThreadPool pool(threads);
-    EXPECT_EQ(pool.num_threads(), threads);
-    for (int64_t n : {0, 1, 2, 7, 100, 1001}) {
-      std::vector<std::atomic<int>> hits(size_t(std::max<int64_t>(n, 1)));
-      for (int rep = 0; rep < 3; ++rep)
-        pool.parallel_for(n, [&](int64_t b, int64_t e) {
-          ASSERT_LE(b, e);
-          for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
-        });
-      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[size_t(i)].load(), 3) << threads << " threads, n " << n;
-    }
-  }
-}
-
-TEST(ThreadPool, DefaultPoolFollowsSetting) {
-  set_default_threads(3);
-  EXPECT_EQ(default_thread_pool().num_threads(), 3);
-  set_default_threads(1);
-  EXPECT_EQ(default_thread_pool().num_threads(), 1);
-  set_default_threads(0);
-  EXPECT_GE(default_thread_pool().num_threads(), 1);
 }
 
 TEST(Error, CheckFormatsContext) {
