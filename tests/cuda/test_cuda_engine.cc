@@ -96,15 +96,7 @@ class CudaEngine : public ::testing::TestWithParam<Case> {
   static void SetUpTestSuite() {
     // A packed bundle: node 0 of a contiguous 2-node plan of the qwen3_moe fixture.
     const fs::path src = test::fixtures_dir() / "models" / "qwen3_moe";
-    const ModelSpec spec = load_model_spec(src);
-    PlanModel m;
-    m.source_path = src.string();
-    m.source_sha256 = Checkpoint(src).source_hash();
-    m.family = std::string(family_name(spec.family));
-    m.num_layers = spec.num_layers;
-    m.moe_layers = spec.moe_layers();
-    m.num_experts = spec.num_experts;
-    m.top_k = spec.top_k;
+    const PlanModel m = load_plan_model(src);
     PlanOptions o;
     o.nodes = 2;
     const Plan plan = make_plan(m, o, nullptr);
