@@ -72,6 +72,33 @@ class CudaOps : public ::testing::Test {
 // y = x·Wᵀ (and y += x·Wᵀ) for n ≤ kGemvMaxRows through the GEMV kernels: bf16 and fp32 weights, the model's
 // widths (k 2048 and 4096: whole rounds of loads; 768 and 1000: partial rounds; 36: the scalar fallback), row
 // counts that leave the last CTA partly empty, and x rows with padding (ldx > k).
+// A projection's result against the CPU matmul of the same x and (rounded) weights: the largest |got − want| and
+// |want| over the n×m block of y (rows ldy apart; want = x·Wᵀ, + y0 when accumulating), and the first element left
+// unwritten (non-finite; outputs are poisoned), -1 if none.
+struct ProjectionError {
+  double worst = 0, scale = 0;
+  int64_t first_unwritten = -1;
+};
+
+ProjectionError projection_error(const std::vector<float>& got, const std::vector<float>& x, int64_t ldx,
+                                 const Matrix& w, const std::vector<float>& y0, int64_t n, int64_t ldy, bool acc) {
+  std::vector<float> ref(size_t(n * ldy), 0.0f);
+  matmul_serial(x.data(), n, ldx, w, ref.data(), ldy);
+  ProjectionError e;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < w.rows; ++c) {
+      const size_t i = size_t(r * ldy + c);
+      const double want = ref[i] + (acc ? y0[i] : 0.0f);
+      if (!std::isfinite(got[i])) {
+        if (e.first_unwritten < 0) e.first_unwritten = int64_t(i);
+        continue;
+      }
+      e.worst = std::max(e.worst, std::fabs(double(got[i]) - want));
+      e.scale = std::max(e.scale, std::fabs(want));
+    }
+  return e;
+}
+
 TEST_F(CudaOps, GemvMatchesCpuMatmul) {
   cuda::Matmul mm(stream_);
   uint32_t seed = 1;
@@ -95,21 +122,11 @@ TEST_F(CudaOps, GemvMatchesCpuMatmul) {
             cuda::DeviceMatrix w{dt, dt == DType::BF16 ? static_cast<const void*>(dwb.p) : dwf.p, m, k};
             mm.run(dx.p, n, ldx, w, dy.p, ldy, acc);
             ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
-            std::vector<float> ref(size_t(n * ldy), 0.0f);
-            Matrix cw{DType::F32, wf.data(), m, k};
-            matmul_serial(x.data(), n, ldx, cw, ref.data(), ldy);
             const std::vector<float> got = dy.get();
-            double worst = 0, scale = 0;
-            for (int64_t r = 0; r < n; ++r)
-              for (int64_t c = 0; c < m; ++c) {
-                const size_t i = size_t(r * ldy + c);
-                const double want = ref[i] + (acc ? y0[i] : 0.0f);
-                ASSERT_TRUE(std::isfinite(got[i])) << "row " << r << " col " << c << " not written";
-                worst = std::max(worst, std::fabs(double(got[i]) - want));
-                scale = std::max(scale, std::fabs(want));
-              }
-            EXPECT_LE(worst, 1e-5 * scale) << dtype_name(dt) << " n " << n << " m " << m << " k " << k << " acc "
-                                           << acc;
+            const ProjectionError e = projection_error(got, x, ldx, Matrix{DType::F32, wf.data(), m, k}, y0, n, ldy, acc);
+            ASSERT_EQ(e.first_unwritten, -1) << "element " << e.first_unwritten << " not written";
+            EXPECT_LE(e.worst, 1e-5 * e.scale) << dtype_name(dt) << " n " << n << " m " << m << " k " << k << " acc "
+                                               << acc;
             // Padding columns of y stay as they were.
             if (acc) {
               for (int64_t r = 0; r < n; ++r)
@@ -140,19 +157,10 @@ TEST_F(CudaOps, SplitBf16GemmMatchesCpuMatmul) {
         if (!acc) dy.poison();
         mm.run(dx.p, n, ldx, cuda::DeviceMatrix{DType::BF16, dwb.p, m, k}, dy.p, ldy, acc);
         ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
-        std::vector<float> ref(size_t(n * ldy), 0.0f);
-        matmul_serial(x.data(), n, ldx, Matrix{DType::F32, wf.data(), m, k}, ref.data(), ldy);
         const std::vector<float> got = dy.get();
-        double worst = 0, scale = 0;
-        for (int64_t r = 0; r < n; ++r)
-          for (int64_t c = 0; c < m; ++c) {
-            const size_t i = size_t(r * ldy + c);
-            const double want = ref[i] + (acc ? y0[i] : 0.0f);
-            ASSERT_TRUE(std::isfinite(got[i])) << "row " << r << " col " << c << " not written";
-            worst = std::max(worst, std::fabs(double(got[i]) - want));
-            scale = std::max(scale, std::fabs(want));
-          }
-        EXPECT_LE(worst, 1e-4 * scale) << "n " << n << " m " << m << " acc " << acc;
+        const ProjectionError e = projection_error(got, x, ldx, Matrix{DType::F32, wf.data(), m, k}, y0, n, ldy, acc);
+        ASSERT_EQ(e.first_unwritten, -1) << "element " << e.first_unwritten << " not written";
+        EXPECT_LE(e.worst, 1e-4 * e.scale) << "n " << n << " m " << m << " acc " << acc;
       }
 }
 
