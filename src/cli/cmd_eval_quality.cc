@@ -106,7 +106,7 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                            sub.add_flag("--lab-replicas", a->lab_replicas,
                                         "Contiguous + replicas as QUALITY.md: range ∪ hot experts, no fill");
                            sub.add_flag("--prompt-token-nll", a->prompt_token_nll,
-                                        "JSON: every prompt token's NLL per sequence and node (offline placement study)");
+                                        "JSON: every token's NLL per sequence and node (placement study)");
                            sub.add_option("--batch", a->batch, "(sequence, node) forwards per engine call");
                            sub.add_option("--threads", a->threads, "Threads (default: all cores)");
                            sub.add_option("--json", a->json_out, "Write the full report as JSON");

@@ -40,7 +40,7 @@ struct QualityEvalConfig {
   // to equal counts (which a bundle needs, a run-time restriction does not). Contiguous plans only.
   bool lab_replicas = false;
   bool progress = true;  // progress lines on stderr
-  bool keep_prompt_token_nll = false;  // per-token prompt NLLs in the report (QualityMeasureOptions)
+  bool keep_prompt_token_nll = false;  // per-token prompt and continuation NLLs in the report (QualityMeasureOptions)
 };
 
 struct QualityEvalResult {

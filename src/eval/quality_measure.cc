@@ -121,6 +121,7 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
   if (options.keep_prompt_token_nll) {
     m.full_prompt_token_nll.resize(size_t(S));
     m.prompt_token_nll.resize(size_t(S * N));
+    m.continuation_token_nll.resize(size_t(S * N));
   }
 
   std::vector<Job> jobs;
@@ -187,6 +188,9 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
         std::vector<float> kept(item_nll[i].begin(), item_nll[i].begin() + (options.prompt_tokens - 1));
         (job.node >= 0 ? m.prompt_token_nll[size_t(job.sequence * N + job.node)]
                        : m.full_prompt_token_nll[size_t(job.sequence)]) = std::move(kept);
+        if (job.node >= 0)
+          m.continuation_token_nll[size_t(job.sequence * N + job.node)].assign(
+              item_nll[i].begin() + (options.prompt_tokens - 1), item_nll[i].end());
       }
       if (job.node >= 0) {
         m.restricted.prompt_nll.at(job.sequence, job.node) = nll.prompt;

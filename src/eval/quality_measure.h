@@ -40,8 +40,9 @@ struct QualityMeasureOptions {
   std::optional<int> top_k;       // overrides the config's top-k for the full model (and nodes, unless node_top_k)
   std::optional<int> node_top_k;  // overrides the top-k of every node (a plan's node_top_k)
   int threads = 0;             // threads for scoring logits (≤ 0: hardware concurrency)
-  // Keep every prompt token's NLL (targets t = 1..prompt_tokens-1) of the full model and every node, so
-  // placement rules that weigh prompt tokens differently can be studied offline without re-running the model.
+  // Keep every prompt token's NLL (targets t = 1..prompt_tokens-1) of the full model and every node, and every
+  // continuation token's NLL of every node, so placement rules that weigh prompt tokens differently (and how well
+  // even a known continuation predicts the best node) can be studied offline without re-running the model.
   bool keep_prompt_token_nll = false;
   // Called after every batch with (forwards done, forwards total).
   std::function<void(int64_t, int64_t)> progress;
@@ -57,6 +58,9 @@ struct QualityMeasurements {
   // per-token prompt NLL (prompt_tokens - 1 values each); empty otherwise.
   std::vector<std::vector<float>> full_prompt_token_nll;
   std::vector<std::vector<float>> prompt_token_nll;
+  // With keep_prompt_token_nll: [sequence * nodes + node] each node's per-token continuation NLL (targets
+  // t = prompt_tokens..n-1); empty otherwise.
+  std::vector<std::vector<float>> continuation_token_nll;
   int probe_layer = -1;           // decoder layer of the probe (the first MoE layer)
   int probe_top_k = 0;            // experts per token in the probe's unmasked top-k
   int node_top_k = 0;             // experts per token the node runs were asked for (before min with local count)

@@ -36,6 +36,7 @@ QualityReport build_quality_report(const std::vector<Document>& sequences, const
   r.seq_full = m.full;
   r.seq_full_prompt_token_nll = m.full_prompt_token_nll;
   r.seq_prompt_token_nll = m.prompt_token_nll;
+  r.seq_continuation_token_nll = m.continuation_token_nll;
   r.restricted = m.restricted;
 
   r.random = score_random(m.restricted.continuation_nll);
@@ -136,6 +137,12 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
       json per_node = json::array();
       for (int64_t n = 0; n < r.nodes; ++n) per_node.push_back(r.seq_prompt_token_nll[size_t(s * r.nodes + n)]);
       sj["prompt_token_nll"] = per_node;
+    }
+    if (!r.seq_continuation_token_nll.empty()) {
+      json per_node = json::array();
+      for (int64_t n = 0; n < r.nodes; ++n)
+        per_node.push_back(r.seq_continuation_token_nll[size_t(s * r.nodes + n)]);
+      sj["continuation_token_nll"] = per_node;
     }
     seqs.push_back(sj);
   }

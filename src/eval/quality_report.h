@@ -52,7 +52,8 @@ struct QualityReport {
   std::map<std::string, NodeMatrix> seq_probe_variants;
   // Per-token prompt NLLs when the measurement kept them (QualityMeasurements), else empty.
   std::vector<std::vector<float>> seq_full_prompt_token_nll;
-  std::vector<std::vector<float>> seq_prompt_token_nll;  // [sequence * nodes + node]
+  std::vector<std::vector<float>> seq_prompt_token_nll;        // [sequence * nodes + node]
+  std::vector<std::vector<float>> seq_continuation_token_nll;  // [sequence * nodes + node]
 
   std::map<std::string, double> timing;  // seconds
 };

@@ -71,8 +71,25 @@ TEST(QualityEvalDemo, NodeHoldingEveryExpertEqualsTheFullModel) {
   c.plan_options->nodes = 1;
   c.plan_options->scheme = Scheme::Contiguous;
   c.progress = false;
+  c.keep_prompt_token_nll = true;
   QualityEvalResult r = run_quality_eval(c);
   ASSERT_EQ(r.report.num_sequences, 8);
+  // Kept per-token NLLs: 63 prompt targets, 192 continuation targets, whose means are the sequence's numbers.
+  const auto& m = r.measurements;
+  ASSERT_EQ(m.prompt_token_nll.size(), 8u);
+  ASSERT_EQ(m.continuation_token_nll.size(), 8u);
+  ASSERT_EQ(r.report.seq_continuation_token_nll.size(), 8u);
+  auto mean = [](const std::vector<float>& v) {
+    double sum = 0;
+    for (float x : v) sum += x;
+    return sum / double(v.size());
+  };
+  for (int64_t s = 0; s < r.report.num_sequences; ++s) {
+    ASSERT_EQ(m.prompt_token_nll[size_t(s)].size(), 63u);
+    ASSERT_EQ(m.continuation_token_nll[size_t(s)].size(), 192u);
+    EXPECT_NEAR(mean(m.prompt_token_nll[size_t(s)]), m.restricted.prompt_nll.at(s, 0), 1e-5);
+    EXPECT_NEAR(mean(m.continuation_token_nll[size_t(s)]), m.restricted.continuation_nll.at(s, 0), 1e-5);
+  }
   for (int64_t s = 0; s < r.report.num_sequences; ++s) {
     EXPECT_NEAR(r.measurements.restricted.continuation_nll.at(s, 0), r.measurements.full[size_t(s)].continuation,
                 1e-6);
