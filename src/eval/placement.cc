@@ -9,12 +9,13 @@
 namespace banyan {
 
 void PlacementInputs::validate() const {
-  const NodeMatrix* ms[] = {&prompt_nll, &continuation_nll, &probe_mass};
-  const char* names[] = {"prompt_nll", "continuation_nll", "probe_mass"};
+  const NodeMatrix* ms[] = {&prompt_nll, &continuation_nll, &probe_mass, &auto_nll};
+  const char* names[] = {"prompt_nll", "continuation_nll", "probe_mass", "auto_nll"};
   BANYAN_CHECK(continuation_nll.sequences >= 1 && continuation_nll.nodes >= 1,
                "placement needs at least one sequence and one node (got {} × {})", continuation_nll.sequences,
                continuation_nll.nodes);
-  for (int i = 0; i < 3; ++i) {
+  const bool has_auto_nll = auto_nll.sequences != 0 || auto_nll.nodes != 0 || !auto_nll.values.empty();
+  for (int i = 0; i < (has_auto_nll ? 4 : 3); ++i) {
     BANYAN_CHECK(ms[i]->sequences == continuation_nll.sequences && ms[i]->nodes == continuation_nll.nodes &&
                      ms[i]->values.size() == size_t(ms[i]->sequences * ms[i]->nodes),
                  "placement input {} is {} × {}, expected {} × {}", names[i], ms[i]->sequences, ms[i]->nodes,
@@ -88,7 +89,7 @@ std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) 
   BANYAN_CHECK(o.nll_margin >= 0 && o.probe_margin >= 0, "auto placement margins must be >= 0 (got {} and {})",
                o.nll_margin, o.probe_margin);
   const bool probe = in.prompt_tokens < quality::kAutoProbeBelowTokens;
-  const NodeMatrix& m = probe ? in.probe_mass : in.prompt_nll;
+  const NodeMatrix& m = probe ? in.probe_mass : in.auto_nll.sequences > 0 ? in.auto_nll : in.prompt_nll;
   // Lower is better: probe mass is negated.
   auto value = [&](int64_t s, int64_t n) { return probe ? -m.at(s, n) : m.at(s, n); };
   const double margin = probe ? o.probe_margin : o.nll_margin;

@@ -7,7 +7,8 @@
 //   likelihood  argmin_n prompt_nll[s][n]          ("prompt likelihood")
 //   oracle      argmin_n continuation_nll[s][n]
 //   auto        online, in sequence (file) order, as the router sees sessions arrive: the metric is the probe
-//               when the prompt is shorter than quality::kAutoProbeBelowTokens, else prompt NLL; among the nodes
+//               when the prompt is shorter than quality::kAutoProbeBelowTokens, else the prompt NLL without the
+//               first quality::kAutoSkipPromptTokens targets (auto_nll; prompt_nll if absent); among the nodes
 //               within the metric's margin of the best (AutoPlacement), the one that got the fewest sequences so
 //               far wins (ties: the better metric, then the lowest index). Margin 0 = probe / likelihood.
 //   random      a uniformly random node: scored in expectation, not by sampling (see RandomScores)
@@ -37,8 +38,11 @@ struct PlacementInputs {
   NodeMatrix prompt_nll;        // restricted to each node, over t in [1, prompt_tokens)
   NodeMatrix continuation_nll;  // restricted to each node, over t in [prompt_tokens, n)
   NodeMatrix probe_mass;        // layer-0 unmasked top-k mass on the node's experts, mean over prompt tokens
+  // The `auto` metric: prompt NLL over t in [1 + quality::kAutoSkipPromptTokens, prompt_tokens) (measure_quality
+  // fills it). Empty (0 x 0): `auto` compares prompt_nll.
+  NodeMatrix auto_nll;
   int prompt_tokens = 0;
-  void validate() const;  // equal shapes, ≥ 1 sequence and node, finite values
+  void validate() const;  // equal shapes (auto_nll may be empty), ≥ 1 sequence and node, finite values
 };
 
 enum class Policy { Random, Probe, Likelihood, Oracle, Auto };

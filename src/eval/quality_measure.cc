@@ -110,6 +110,8 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
   m.full.resize(size_t(S));
   m.restricted.prompt_tokens = options.prompt_tokens;
   m.restricted.prompt_nll = NodeMatrix(S, N);
+  m.restricted.auto_nll = NodeMatrix(S, N);
+  m.auto_skip_prompt_tokens = options.auto_skip_prompt_tokens;
   m.restricted.continuation_nll = NodeMatrix(S, N);
   m.restricted.probe_mass = NodeMatrix(S, N);
   m.probe_layer = moe_layers[0];
@@ -182,7 +184,7 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
     });
     for (size_t i = 0; i < count; ++i) {
       const Job& job = jobs[size_t(j0) + i];
-      const SequenceNll nll = split_sequence_nll(item_nll[i], options.prompt_tokens);
+      const SequenceNll nll = split_sequence_nll(item_nll[i], options.prompt_tokens, options.auto_skip_prompt_tokens);
       if (options.keep_prompt_token_nll) {
         // item_nll[i][t - 1] is the NLL of target t; the prompt's targets are t = 1..prompt_tokens-1.
         std::vector<float> kept(item_nll[i].begin(), item_nll[i].begin() + (options.prompt_tokens - 1));
@@ -194,6 +196,7 @@ QualityMeasurements measure_quality(Engine& engine, std::span<const Document> se
       }
       if (job.node >= 0) {
         m.restricted.prompt_nll.at(job.sequence, job.node) = nll.prompt;
+        m.restricted.auto_nll.at(job.sequence, job.node) = nll.prompt_tail;
         m.restricted.continuation_nll.at(job.sequence, job.node) = nll.continuation;
         continue;
       }

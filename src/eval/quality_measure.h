@@ -14,6 +14,7 @@
 
 #include "plan/corpus_walk.h"
 #include "eval/placement.h"
+#include "eval/quality_protocol.h"
 #include "eval/token_nll.h"
 #include "runtime/engine.h"
 
@@ -36,6 +37,7 @@ std::optional<ProbeDefinition> parse_probe_definition(std::string_view name);
 struct QualityMeasureOptions {
   ProbeDefinition probe = ProbeDefinition::LocalTopk;
   int prompt_tokens = 64;
+  int auto_skip_prompt_tokens = quality::kAutoSkipPromptTokens;  // restricted.auto_nll leaves these targets out
   int batch_items = 12;        // (sequence, node) forwards per engine call
   std::optional<int> top_k;       // overrides the config's top-k for the full model (and nodes, unless node_top_k)
   std::optional<int> node_top_k;  // overrides the top-k of every node (a plan's node_top_k)
@@ -61,6 +63,7 @@ struct QualityMeasurements {
   // With keep_prompt_token_nll: [sequence * nodes + node] each node's per-token continuation NLL (targets
   // t = prompt_tokens..n-1); empty otherwise.
   std::vector<std::vector<float>> continuation_token_nll;
+  int auto_skip_prompt_tokens = 0;  // prompt targets restricted.auto_nll leaves out
   int probe_layer = -1;           // decoder layer of the probe (the first MoE layer)
   int probe_top_k = 0;            // experts per token in the probe's unmasked top-k
   int node_top_k = 0;             // experts per token the node runs were asked for (before min with local count)

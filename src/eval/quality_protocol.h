@@ -18,6 +18,11 @@ inline constexpr int kAutoProbeBelowTokens = 32;
 // best (or probe mass within kAutoProbeMargin) counts as a tie, and the least loaded tie wins. Chosen on
 // corpus-train (documents after the calibration ones), never on heldout-dev: see src/plan/QUALITY_EXPERIMENTS.md.
 inline constexpr double kAutoNllMargin = 0.075;
+// The `auto` placement's prompt NLL leaves out the first kAutoSkipPromptTokens prompt targets (their NLL says more
+// about the missing context than about the node; all targets count when the prompt has no more). Chosen on
+// corpus-train with tools/eval/placement_study.py (src/plan/QUALITY_EXPERIMENTS.md, session 4). The protocol's
+// `likelihood` policy keeps the mean over every prompt target.
+inline constexpr int kAutoSkipPromptTokens = 8;
 inline constexpr double kAutoProbeMargin = 0.01;
 
 }  // namespace banyan::quality

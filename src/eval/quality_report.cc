@@ -44,6 +44,7 @@ QualityReport build_quality_report(const std::vector<Document>& sequences, const
   std::vector<Policy> todo = policies;
   if (std::find(todo.begin(), todo.end(), Policy::Oracle) == todo.end()) todo.push_back(Policy::Oracle);
   r.auto_placement = auto_placement;
+  r.auto_skip_prompt_tokens = m.auto_skip_prompt_tokens;
   for (Policy p : todo)
     r.placements.push_back(score_placement(p, m.restricted, r.full_ppl, random_definition, auto_placement));
 
@@ -100,6 +101,7 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
   j["placements"] = placements;
   j["auto_placement"] = {{"nll_margin", r.auto_placement.nll_margin},
                          {"probe_margin", r.auto_placement.probe_margin},
+                         {"skip_prompt_tokens", r.auto_skip_prompt_tokens},
                          {"order", "sequences in file order, least loaded among near-ties"}};
   j["probe_definition"] = r.probe_definition;
   nlohmann::json variants = nlohmann::json::object();
@@ -125,6 +127,11 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
       pm.push_back(r.restricted.probe_mass.at(s, n));
     }
     sj["prompt_nll"] = pn;
+    if (r.restricted.auto_nll.sequences > 0) {
+      std::vector<double> an;
+      for (int64_t n = 0; n < r.nodes; ++n) an.push_back(r.restricted.auto_nll.at(s, n));
+      sj["auto_nll"] = an;
+    }
     sj["continuation_nll"] = cn;
     sj["probe_mass"] = pm;
     for (const auto& [name, mat] : r.seq_probe_variants) {
@@ -176,8 +183,8 @@ std::string format_quality_table(const QualityReport& r) {
   s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n",
                    random_definition_name(r.random_definition), r.random.ppl_mean_nll, r.random.ppl_mean_node);
   s += fmt::format("(auto = online in file order, least loaded among nodes within {} nats/token of the best prompt "
-                   "NLL, or {} probe mass for short prompts)\n\n",
-                   r.auto_placement.nll_margin, r.auto_placement.probe_margin);
+                   "NLL without the first {} prompt tokens, or {} probe mass for short prompts)\n\n",
+                   r.auto_placement.nll_margin, r.auto_skip_prompt_tokens, r.auto_placement.probe_margin);
   if (!r.probe_variants.empty()) {
     s += fmt::format("probe ({}); other probe definitions:", r.probe_definition);
     for (const auto& [name, p] : r.probe_variants) s += fmt::format(" {} {:.3f}", name, p.ppl);

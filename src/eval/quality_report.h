@@ -39,6 +39,7 @@ struct QualityReport {
   RandomDefinition random_definition;  // the one reported as placements.random.ppl
   std::vector<PlacementScore> placements;
   AutoPlacement auto_placement;        // margins the auto policy used
+  int auto_skip_prompt_tokens = 0;     // prompt targets the auto policy's NLL left out
   std::string probe_definition;              // the one placements.probe uses
   std::map<std::string, PlacementScore> probe_variants;  // probe placement under every definition
   std::vector<double> ppl_if_all_sent_here;  // per node

@@ -18,15 +18,19 @@ double token_nll(std::span<const float> logits, int32_t target) {
   return std::log(sum) - double(logits[size_t(target)] - mx);
 }
 
-SequenceNll split_sequence_nll(std::span<const double> target_nll, int prompt_tokens) {
+SequenceNll split_sequence_nll(std::span<const double> target_nll, int prompt_tokens, int skip_prompt_targets) {
   const int64_t n = int64_t(target_nll.size()) + 1;
   BANYAN_CHECK(prompt_tokens >= 2 && prompt_tokens < n,
                "prompt of {} tokens needs a sequence longer than it (got {} tokens) and at least 2 tokens",
                prompt_tokens, n);
+  BANYAN_CHECK(skip_prompt_targets >= 0, "cannot skip {} prompt targets", skip_prompt_targets);
   SequenceNll r;
   // Targets t = 1..prompt_tokens-1 are entries 0..prompt_tokens-2.
   for (int64_t t = 1; t < prompt_tokens; ++t) r.prompt += target_nll[size_t(t - 1)];
   r.prompt /= double(prompt_tokens - 1);
+  const int64_t first = prompt_tokens - 1 > skip_prompt_targets ? 1 + skip_prompt_targets : 1;
+  for (int64_t t = first; t < prompt_tokens; ++t) r.prompt_tail += target_nll[size_t(t - 1)];
+  r.prompt_tail /= double(prompt_tokens - first);
   for (int64_t t = prompt_tokens; t < n; ++t) r.continuation += target_nll[size_t(t - 1)];
   r.continuation /= double(n - prompt_tokens);
   return r;

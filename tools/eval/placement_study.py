@@ -13,9 +13,9 @@ The continuation NLL of the chosen node gives the ppl; the oracle (argmin contin
 rule can reach.
 
 Rules (families x parameters; each also with margins):
-  mean        mean prompt NLL (the C++ `auto` metric; margin 0.075 = quality::kAutoNllMargin)
+  mean        mean prompt NLL (session 3's C++ `auto` metric; margin 0.075 = quality::kAutoNllMargin)
   last N      mean NLL of the last N prompt tokens
-  skip k      mean NLL of the prompt tokens after the first k
+  skip k      mean NLL of the prompt tokens after the first k (session 4's `auto`: k = 8, margin 0.075)
   clip c      mean of min(nll_t, c)
   median      median per-token NLL
   trim f      mean after dropping the worst fraction f of the node's tokens
@@ -362,7 +362,7 @@ def noise_floor(reports):
     print(f"| choice | {' | '.join(r.name for r in reports)} |")
     print("|---|" + "---|" * len(reports))
     rows = {"second-half oracle": [], "first-half oracle (96 known tokens)": [], "likelihood (prompt)": [],
-            "current auto (prompt)": [], "whole-continuation oracle": []}
+            "session-3 auto (prompt)": [], "session-4 auto (prompt)": [], "whole-continuation oracle": []}
     for rep in reports:
         half = len(rep.cont_tokens[0][0]) // 2
         first = [[sum(t[:half]) / half for t in c] for c in rep.cont_tokens]
@@ -377,8 +377,10 @@ def noise_floor(reports):
         o2, b2 = score(argmin(second))
         for label, ch in (("second-half oracle", argmin(second)), ("first-half oracle (96 known tokens)", argmin(first)),
                           ("likelihood (prompt)", argmin(rep.prompt)),
-                          ("current auto (prompt)", place([s_mean(rep.tokens[s], rep.probe[s]) for s in range(rep.S)],
+                          ("session-3 auto (prompt)", place([s_mean(rep.tokens[s], rep.probe[s]) for s in range(rep.S)],
                                                           0.075)),
+                          ("session-4 auto (prompt)", place([s_skip(8)(rep.tokens[s], rep.probe[s])
+                                                             for s in range(rep.S)], 0.075)),
                           ("whole-continuation oracle", oracle_choice(rep))):
             p, b = score(ch)
             rows[label].append((p, o2, b))
@@ -419,7 +421,7 @@ def main():
     # Whole set, every rule.
     cache = {}
     full = score_table(reports, cache)
-    print("## Whole set: bounds and the current rule\n")
+    print("## Whole set: bounds and the auto rules\n")
     print(f"| rule | {names} |")
     print("|---|" + "---|" * len(reports))
     orow = []
@@ -428,7 +430,8 @@ def main():
         orow.append((p, p, b))
     print(f"| oracle | {fmt_row(orow)} |")
     print(f"| likelihood (mean, margin 0) | {fmt_row(full[('mean', '', 0.0)])} |")
-    print(f"| current auto (mean, margin 0.075) | {fmt_row(full[('mean', '', 0.075)])} |")
+    print(f"| session-3 auto (mean, margin 0.075) | {fmt_row(full[('mean', '', 0.075)])} |")
+    print(f"| session-4 auto (skip k=8, margin 0.075) | {fmt_row(full[('skip', 'k=8', 0.075)])} |")
     best_per_family = {}
     for (fam, label, m), row in full.items():
         if fam not in best_per_family or objective(row) < objective(full[best_per_family[fam]]):
@@ -444,7 +447,7 @@ def main():
     print("## 2-fold cross-validation (folds: alternate sequences of each domain)\n")
     print("Chosen on one fold by mean log(ppl / oracle) over the reports, scored on the other; "
           "test cells per report, then the mean ratio to the oracle over both test folds.\n")
-    print(f"| family | chosen on A -> test B | chosen on B -> test A | mean test vs oracle | current rule on the same folds |")
+    print(f"| family | chosen on A -> test B | chosen on B -> test A | mean test vs oracle | session-3 auto on the same folds |")
     print("|---|---|---|---|---|")
     cur = ("mean", "", 0.075)
     cur_obj = (objective(tables[1][cur]) + objective(tables[0][cur])) / 2
@@ -468,7 +471,7 @@ def main():
     print(f"| rule | {names} |")
     print("|---|" + "---|" * len(reports))
     rows = {"capped oracle (min-cost assignment)": [], "capped likelihood regret (batch min-cost on prompt NLL)": [],
-            "current auto + cap": [], "current auto + cap, shuffled order": []}
+            "session-3 auto + cap": [], "session-3 auto + cap, shuffled order": []}
     for rep in reports:
         cap_count = cap_count_of(args.cap, rep.S, rep.N)
         o = oracle_choice(rep)
@@ -481,12 +484,12 @@ def main():
         rows["capped likelihood regret (batch min-cost on prompt NLL)"].append((p, orc, b))
         sc = cache[(rep.name, id(rep), "mean", "")]
         p, b = evaluate(rep, place(sc, 0.075, cap_count))
-        rows["current auto + cap"].append((p, orc, b))
+        rows["session-3 auto + cap"].append((p, orc, b))
         order = list(range(rep.S))
         random.Random(args.seed).shuffle(order)
         sh = subset(rep, order)
         p, b = evaluate(sh, place([sc[i] for i in order], 0.075, cap_count))
-        rows["current auto + cap, shuffled order"].append((p, orc, b))
+        rows["session-3 auto + cap, shuffled order"].append((p, orc, b))
     for k, row in rows.items():
         print(f"| {k} | {fmt_row(row)} |")
     print()
@@ -503,14 +506,14 @@ def main():
     skew_sets = make_skew_sets(reports[0].domain, all_idx, domains, args.skew_share, random.Random(args.seed))
     variants = [("oracle (uncapped)", None, None), ("capped oracle", None, "oracle"),
                 ("capped likelihood regret (batch)", None, "regret"),
-                ("likelihood", 0.0, None), ("current auto", 0.075, None),
-                ("current auto + cap (total known)", 0.075, "cap"),
-                (f"current auto + running cap {args.cap:.0%} after 20", 0.075, ("run", 20)),
-                (f"current auto + running cap {args.cap:.0%} after 20, shuffled", 0.075, ("run", 20, "shuffle"))]
+                ("likelihood", 0.0, None), ("session-3 auto", 0.075, None),
+                ("session-3 auto + cap (total known)", 0.075, "cap"),
+                (f"session-3 auto + running cap {args.cap:.0%} after 20", 0.075, ("run", 20)),
+                (f"session-3 auto + running cap {args.cap:.0%} after 20, shuffled", 0.075, ("run", 20, "shuffle"))]
     for rel in PENALTY_SHARES:
         for beta in PENALTY_BETAS:
-            variants.append((f"current auto + penalty s={rel} beta={beta}", 0.075, ("pen", rel, beta)))
-    variants.append((f"current auto + penalty s=1.4 beta=1, shuffled", 0.075, ("pen", 1.4, 1, "shuffle")))
+            variants.append((f"session-3 auto + penalty s={rel} beta={beta}", 0.075, ("pen", rel, beta)))
+    variants.append((f"session-3 auto + penalty s=1.4 beta=1, shuffled", 0.075, ("pen", 1.4, 1, "shuffle")))
     for label, margin, mode in variants:
         row = [skew_eval(rep, skew_sets, margin, mode, args, cache) for rep in reports]
         print(f"| {label} | {fmt_row(row)} |")
@@ -519,7 +522,7 @@ def main():
     # Penalty chosen by 2-fold CV on skewed mixes: the lowest mean log(ppl / oracle) over the reports among the
     # (s, beta) whose mean busiest share on the reports of >= 1 / cap nodes stays <= cap on the selection fold.
     print(f"## Load penalty chosen by 2-fold CV on skewed mixes (busiest <= {args.cap:.0%} on the selection fold)\n")
-    print(f"| fold | chosen | {names} (chosen penalty, test fold) | {names} (current auto, test fold) |")
+    print(f"| fold | chosen | {names} (chosen penalty, test fold) | {names} (session-3 auto, test fold) |")
     print("|---|---|" + "---|" * (2 * len(reports)))
     for train, test in ((0, 1), (1, 0)):
         fs = folds(reports[0])
@@ -562,7 +565,8 @@ def main():
             p, b = evaluate(rep, oracle_choice(rep))
             orow.append((p, p, b))
         print(f"| oracle | {fmt_row(orow)} | |")
-        shown = [("likelihood", ("mean", "", 0.0)), ("current auto", cur)]
+        shown = [("likelihood", ("mean", "", 0.0)), ("session-3 auto (mean m=0.075)", cur),
+                 ("session-4 auto (skip k=8 m=0.075)", ("skip", "k=8", 0.075))]
         shown += [(f"{k[0]} {k[1]} m={k[2]}", k) for k in best_per_family.values()]
         for label, k in shown:
             row = ctab[k]

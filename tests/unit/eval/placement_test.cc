@@ -133,6 +133,26 @@ TEST(Placement, ValidationRejectsMismatchedOrNonFinite) {
   in = example();
   in.prompt_nll.at(1, 1) = NAN;
   EXPECT_THROW(choose_nodes(Policy::Oracle, in), Error);
+  in = example();
+  in.auto_nll = NodeMatrix(2, 2);
+  EXPECT_THROW(choose_nodes(Policy::Auto, in), Error);
+  in.auto_nll = NodeMatrix(3, 2);
+  in.auto_nll.at(2, 0) = INFINITY;
+  EXPECT_THROW(choose_nodes(Policy::Auto, in), Error);
+}
+
+// With auto_nll present, auto compares it (the prompt without its first tokens) instead of the whole prompt's NLL;
+// likelihood keeps the whole prompt.
+TEST(Placement, AutoComparesTheAutoNllWhenPresent) {
+  auto in = example();  // prompt_nll: likelihood picks 0, 1, 1
+  in.auto_nll = NodeMatrix(3, 2);
+  const double tail[3][2] = {{2.0, 1.0}, {1.0, 2.0}, {1.0, 1.5}};  // far apart: no near-ties
+  for (int s = 0; s < 3; ++s)
+    for (int n = 0; n < 2; ++n) in.auto_nll.at(s, n) = tail[s][n];
+  EXPECT_EQ(choose_nodes(Policy::Auto, in), (std::vector<int>{1, 0, 0}));
+  EXPECT_EQ(choose_nodes(Policy::Likelihood, in), (std::vector<int>{0, 1, 1}));
+  in.prompt_tokens = 16;  // short prompts still use the probe
+  EXPECT_EQ(choose_nodes(Policy::Auto, in), choose_nodes(Policy::Probe, in));
 }
 
 TEST(Placement, ParsePolicyList) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "eval/quality_eval.h"
+#include "eval/quality_protocol.h"
 #include "test_paths.h"
 
 namespace banyan {
@@ -89,7 +90,13 @@ TEST(QualityEvalDemo, NodeHoldingEveryExpertEqualsTheFullModel) {
     ASSERT_EQ(m.continuation_token_nll[size_t(s)].size(), 192u);
     EXPECT_NEAR(mean(m.prompt_token_nll[size_t(s)]), m.restricted.prompt_nll.at(s, 0), 1e-5);
     EXPECT_NEAR(mean(m.continuation_token_nll[size_t(s)]), m.restricted.continuation_nll.at(s, 0), 1e-5);
+    // auto's metric: the prompt without its first kAutoSkipPromptTokens targets.
+    const auto& p = m.prompt_token_nll[size_t(s)];
+    const std::vector<float> tail(p.begin() + quality::kAutoSkipPromptTokens, p.end());
+    EXPECT_NEAR(mean(tail), m.restricted.auto_nll.at(s, 0), 1e-5);
+    EXPECT_GT(std::abs(m.restricted.auto_nll.at(s, 0) - m.restricted.prompt_nll.at(s, 0)), 1e-6);
   }
+  EXPECT_EQ(r.report.auto_skip_prompt_tokens, quality::kAutoSkipPromptTokens);
   for (int64_t s = 0; s < r.report.num_sequences; ++s) {
     EXPECT_NEAR(r.measurements.restricted.continuation_nll.at(s, 0), r.measurements.full[size_t(s)].continuation,
                 1e-6);

@@ -61,6 +61,22 @@ TEST(SplitSequenceNll, RejectsBadPromptLengths) {
   std::vector<double> target(4, 1.0);
   EXPECT_THROW(split_sequence_nll(target, 5), Error);
   EXPECT_THROW(split_sequence_nll(target, 1), Error);
+  EXPECT_THROW(split_sequence_nll(target, 3, -1), Error);
+}
+
+// prompt_tail leaves out the first `skip` prompt targets; with no more targets than that it keeps them all.
+TEST(SplitSequenceNll, PromptTailSkipsTheFirstTargets) {
+  // n = 7 tokens, prompt 5: prompt targets t = 1..4 (entries 0..3), continuation t = 5, 6.
+  std::vector<double> target = {9.0, 5.0, 1.0, 3.0, 10.0, 20.0};
+  EXPECT_DOUBLE_EQ(split_sequence_nll(target, 5).prompt_tail, 4.5);     // skip 0 = prompt
+  EXPECT_DOUBLE_EQ(split_sequence_nll(target, 5, 1).prompt_tail, 3.0);  // t = 2..4
+  SequenceNll r = split_sequence_nll(target, 5, 2);                     // t = 3, 4
+  EXPECT_DOUBLE_EQ(r.prompt_tail, 2.0);
+  EXPECT_DOUBLE_EQ(r.prompt, 4.5);
+  EXPECT_DOUBLE_EQ(r.continuation, 15.0);
+  EXPECT_DOUBLE_EQ(split_sequence_nll(target, 5, 3).prompt_tail, 3.0);  // t = 4
+  EXPECT_DOUBLE_EQ(split_sequence_nll(target, 5, 4).prompt_tail, 4.5);  // nothing would be left: all of them
+  EXPECT_DOUBLE_EQ(split_sequence_nll(target, 5, 9).prompt_tail, 4.5);
 }
 
 TEST(NextTokenNll, RowJPredictsTokenJPlusOne) {
