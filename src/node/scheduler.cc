@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/log.h"
+#include "eval/quality_protocol.h"
 #include "node/api_error.h"
 #include "node/prefix_cache.h"
 #include "runtime/stop_strings.h"
@@ -46,8 +47,8 @@ struct Scheduler::Active {
   SampleResult sample;
   // Score
   RouterTapRequest taps;
-  double logprob_sum = 0, mass_sum = 0;
-  int64_t logprob_count = 0, mass_count = 0;
+  double logprob_sum = 0, mass_sum = 0, tail_logprob_sum = 0;
+  int64_t logprob_count = 0, mass_count = 0, tail_logprob_count = 0;
   bool probe_unavailable = false;
   std::vector<TokenInfo> prompt_lps;  // echo with logprobs
 
@@ -281,6 +282,11 @@ void Scheduler::after_forward(Active& a, size_t item, const BatchItem& bi) {
       const float lp = raw_logprobs(out_.row(item, j), next, top_n, top_scratch_);
       a.logprob_sum += lp;
       ++a.logprob_count;
+      // Target pos + 1; the tail leaves out targets 1..kAutoSkipPromptTokens (finish_score).
+      if (pos + 1 > quality::kAutoSkipPromptTokens) {
+        a.tail_logprob_sum += lp;
+        ++a.tail_logprob_count;
+      }
       if (a.job.prompt_logprobs) a.prompt_lps.push_back({next, lp, top_scratch_});
     }
   }
@@ -368,6 +374,12 @@ void Scheduler::finish_score(Active& a) {
   nlohmann::json r;
   r["prompt_tokens"] = a.prompt_size();
   r["prompt_logprob"] = a.logprob_count ? nlohmann::json(a.logprob_sum / double(a.logprob_count)) : nlohmann::json();
+  // The router's `auto` metric, as eval quality's: the mean without the first kAutoSkipPromptTokens targets (all of
+  // them when the prompt has no more).
+  r["prompt_logprob_tail"] = a.tail_logprob_count
+                                 ? nlohmann::json(a.tail_logprob_sum / double(a.tail_logprob_count))
+                                 : r["prompt_logprob"];
+  r["prompt_tail_skip"] = quality::kAutoSkipPromptTokens;
   if (a.probe_unavailable || a.mass_count == 0) {
     r["probe_mass"] = nullptr;
     r["probe_error"] = a.probe_unavailable

@@ -46,14 +46,16 @@ std::optional<std::string> score_metric(Policy policy, int64_t prompt_tokens, co
   switch (policy) {
     case Policy::Probe: return "probe_mass";
     case Policy::Likelihood: return "prompt_logprob";
-    case Policy::Auto: return prompt_tokens < o.auto_probe_below ? "probe_mass" : "prompt_logprob";
+    case Policy::Auto: return prompt_tokens < o.auto_probe_below ? "probe_mass" : "prompt_logprob_tail";
     default: return std::nullopt;
   }
 }
 
 std::optional<double> metric_value(const Candidate& c, const std::string& metric) {
   if (!c.scored) return std::nullopt;
-  return metric == "probe_mass" ? c.probe_mass : c.prompt_logprob;
+  if (metric == "probe_mass") return c.probe_mass;
+  if (metric == "prompt_logprob_tail" && c.prompt_logprob_tail) return c.prompt_logprob_tail;
+  return c.prompt_logprob;  // also for the tail from a node that does not report it
 }
 
 namespace {
@@ -101,7 +103,8 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
   };
   std::vector<size_t> scored = with_metric(metric);
   if (scored.empty()) {
-    metric = metric == "probe_mass" ? "prompt_logprob" : "probe_mass";
+    const char* likelihood = policy == Policy::Auto ? "prompt_logprob_tail" : "prompt_logprob";
+    metric = metric == "probe_mass" ? likelihood : "probe_mass";
     scored = with_metric(metric);
   }
   if (scored.empty()) return {least_loaded(session, candidates, all), "load", false};

@@ -7,7 +7,8 @@
 //   likelihood    highest prompt_logprob (mean log-probability of the prompt under the node's own experts)
 //   auto          probe for prompts shorter than `auto_probe_below` tokens, likelihood otherwise (DESIGN.md:
 //                 likelihood agrees with the oracle far more often from ~32-64 tokens on; the probe wins on short
-//                 prompts)
+//                 prompts), the likelihood taken without the prompt's first tokens (prompt_logprob_tail, as eval
+//                 quality's `auto`: quality::kAutoSkipPromptTokens; prompt_logprob from nodes that lack it)
 // Score-based policies pick the least-loaded node among near-ties (within the metric's tie margin of the best).
 // When no candidate has the preferred metric they use the other one (a node may not be able to probe), and when
 // no candidate returned a score at all (plain OpenAI backends, timeouts) they fall back to least-loaded.
@@ -31,6 +32,7 @@ struct Candidate {
   bool scored = false;  // the node answered /v1/banyan/score (either metric may still be missing)
   std::optional<double> probe_mass;      // null when the node cannot probe (no full router)
   std::optional<double> prompt_logprob;
+  std::optional<double> prompt_logprob_tail;  // the same without the prompt's first quality::kAutoSkipPromptTokens
   int64_t prompt_tokens = 0;
   std::string cannot_score;  // non-empty: the node has no /v1/banyan/score (it answered 404/405): why
 };
@@ -56,7 +58,8 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
 // The metric a score-based policy compares for a prompt of `prompt_tokens` tokens (nullopt for hash/least-loaded).
 std::optional<std::string> score_metric(Policy policy, int64_t prompt_tokens, const PlacementOptions& options);
 
-// Value of `metric` ("probe_mass" | "prompt_logprob") for a candidate; nullopt when it has none.
+// Value of `metric` ("probe_mass" | "prompt_logprob" | "prompt_logprob_tail", which falls back to prompt_logprob
+// for nodes that do not report it) for a candidate; nullopt when it has none.
 std::optional<double> metric_value(const Candidate& c, const std::string& metric);
 
 uint64_t rendezvous_weight(const std::string& session, const std::string& node);

@@ -72,6 +72,7 @@ std::vector<Candidate> fetch_scores(const std::vector<NodeView>& nodes, const js
       c.scored = true;
       c.probe_mass = number("probe_mass");
       c.prompt_logprob = number("prompt_logprob");
+      c.prompt_logprob_tail = number("prompt_logprob_tail");
       c.prompt_tokens = j.value("prompt_tokens", int64_t(0));
       if (j.contains("load") && j["load"].is_object())
         c.load = j["load"].value("active", int64_t(0)) + j["load"].value("queued", int64_t(0));

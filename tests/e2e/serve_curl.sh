@@ -98,6 +98,14 @@ echo "turn 1: $p1 prompt tokens; turn 2: $p2 prompt tokens, $cached cached, $((p
 [ "$cached" -ge "$p1" ] || fail "second turn reused only $cached tokens (first turn's prompt: $p1)"
 [ $((pre1 - pre0)) -lt $((p2 - p1 + 1)) ] || fail "second turn prefilled $((pre1 - pre0)) tokens"
 
+# --- score: prompt_logprob = mean of the prompt's echoed log-probs (targets 1..n-1); prompt_logprob_tail = the same
+# without the first prompt_tail_skip targets (the router's `auto` metric, as eval quality's)
+txt='The banyan is a fig that begins its life as an epiphyte on another tree, until its roots reach the ground.'
+st=$(post /v1/banyan/score "{\"prompt\":\"$txt\"}")
+ec=$(post /v1/completions "{\"prompt\":\"$txt\",\"max_tokens\":1,\"temperature\":0,\"echo\":true,\"logprobs\":0}")
+[ "${st##*$'\n'}" = 200 ] && [ "${ec##*$'\n'}" = 200 ] || fail "score / echo of the tail prompt: $st $ec"
+check "{\"s\": ${st%$'\n'*}, \"e\": ${ec%$'\n'*}}" '(lambda s, lp: s["prompt_tail_skip"] == 8 and len(lp) == s["prompt_tokens"] - 1 > 8 and abs(s["prompt_logprob"] - sum(lp) / len(lp)) < 1e-3 and abs(s["prompt_logprob_tail"] - sum(lp[8:]) / len(lp[8:])) < 1e-3 and s["prompt_logprob_tail"] != s["prompt_logprob"])(d["s"], d["e"]["choices"][0]["logprobs"]["token_logprobs"][1:d["s"]["prompt_tokens"]])' "score prompt_logprob_tail"
+
 # --- score, keep, node, release
 sc=$(post /v1/banyan/score '{"messages":[{"role":"user","content":"What is a banyan?"}],"session":"s-1","keep":true}')
 [ "${sc##*$'\n'}" = 200 ] || fail "score: $sc"

@@ -56,7 +56,28 @@ TEST(Placement, AutoUsesProbeForShortPromptsAndLikelihoodForLongOnes) {
   EXPECT_EQ(place(Policy::Auto, "s", shortp, o).index, 0u);
   EXPECT_EQ(place(Policy::Auto, "s", shortp, o).metric, "probe_mass");
   EXPECT_EQ(place(Policy::Auto, "s", longp, o).index, 1u);
-  EXPECT_EQ(place(Policy::Auto, "s", longp, o).metric, "prompt_logprob");
+  EXPECT_EQ(place(Policy::Auto, "s", longp, o).metric, "prompt_logprob_tail");  // nodes without it: prompt_logprob
+}
+
+// auto compares the prompt log-prob without the prompt's first tokens when nodes report it; likelihood keeps the
+// whole prompt's.
+TEST(Placement, AutoComparesThePromptTailWhenReported) {
+  std::vector<Candidate> c = {scored("a", 0.5, -1.0, 0, 64), scored("b", 0.5, -2.0, 0, 64)};
+  c[0].prompt_logprob_tail = -3.0;
+  c[1].prompt_logprob_tail = -1.5;
+  EXPECT_EQ(place(Policy::Auto, "s", c).index, 1u);
+  EXPECT_EQ(place(Policy::Likelihood, "s", c).index, 0u);
+  EXPECT_EQ(metric_value(c[0], "prompt_logprob_tail"), -3.0);
+  c[0].prompt_logprob_tail.reset();  // a node without the tail is compared by its whole-prompt log-prob
+  EXPECT_EQ(metric_value(c[0], "prompt_logprob_tail"), -1.0);
+  EXPECT_EQ(place(Policy::Auto, "s", c).index, 0u);
+  // Only unscored or probe-less candidates: auto falls back from the probe to the tail, then to load.
+  std::vector<Candidate> shortp = {scored("a", 0, -2.0, 0, 8), scored("b", 0, -1.0, 0, 8)};
+  for (auto& x : shortp) x.probe_mass.reset();
+  shortp[0].prompt_logprob_tail = -0.5;
+  const Decision d = place(Policy::Auto, "s", shortp);
+  EXPECT_EQ(d.metric, "prompt_logprob_tail");
+  EXPECT_EQ(d.index, 0u);
 }
 
 TEST(Placement, NearTieGoesToTheLeastLoaded) {
