@@ -343,6 +343,7 @@ def skew_eval(rep, skew_sets, margin, mode, args, cache):
         ps.append(p)
         os_.append(orc)
         bs.append(b)
+    skew_eval.worst_busiest = max(bs)
     return statistics.mean(ps), statistics.mean(os_), statistics.mean(bs)
 
 
@@ -498,6 +499,7 @@ def main():
     domains = sorted(set(reports[0].domain))
     print(f"## Skewed mixes: one domain at {args.skew_share:.0%} of 200 resampled sequences (report order kept), "
           f"mean over the {len(domains)} choices of that domain\n")
+    print("Cells: ppl (vs oracle, busiest node share: mean / worst over the 8 mixes).\n")
     print("Load penalty (s, beta): a node holding more than s / nodes of the sequences so far gets "
           "beta * (its share - s / nodes) added to its prompt NLL before the 0.075 near-tie rule.\n")
     print("| rule | " + names + " |")
@@ -515,8 +517,13 @@ def main():
             variants.append((f"session-3 auto + penalty s={rel} beta={beta}", 0.075, ("pen", rel, beta)))
     variants.append((f"session-3 auto + penalty s=1.4 beta=1, shuffled", 0.075, ("pen", 1.4, 1, "shuffle")))
     for label, margin, mode in variants:
-        row = [skew_eval(rep, skew_sets, margin, mode, args, cache) for rep in reports]
-        print(f"| {label} | {fmt_row(row)} |")
+        row, worst = [], []
+        for rep in reports:
+            row.append(skew_eval(rep, skew_sets, margin, mode, args, cache))
+            worst.append(skew_eval.worst_busiest)
+        cells = [f"{p:.3f} ({100 * (p / o - 1):+.1f} %, {100 * b:.0f} % / {100 * w:.0f} %)"
+                 for (p, o, b), w in zip(row, worst)]
+        print(f"| {label} | {' | '.join(cells)} |")
     print()
 
     # Penalty chosen by 2-fold CV on skewed mixes: the lowest mean log(ppl / oracle) over the reports among the
