@@ -98,6 +98,11 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                            sub.add_option("--auto-margin", a->auto_placement.nll_margin,
                                           "auto placement: prompt-NLL near-tie margin, nats/token (least loaded "
                                           "near-tie wins; 0 = pure likelihood)");
+                           sub.add_option("--max-node-share", a->auto_placement.max_node_share,
+                                          "auto placement: once 4 x nodes sequences are placed, no node takes a "
+                                          "sequence that would give it more than this share of those placed so "
+                                          "far (the best-NLL node under it does); 1 = off (default)")
+                               ->check(CLI::Range(0.0, 1.0));
                            sub.add_option("--max-per-domain", a->per_domain, "Heldout sequences per domain");
                            sub.add_option("--random", a->random,
                                           "Random placement: exp_mean_nll (default) | mean_node_ppl");

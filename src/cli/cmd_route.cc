@@ -42,6 +42,8 @@ int run_route(RouteArgs a) {
   BANYAN_CHECK(fallback == route::Policy::Hash || fallback == route::Policy::LeastLoaded,
                "--fallback-placement must be hash or least-loaded, not '{}'", a.fallback);
   a.o.fallback = *fallback;
+  BANYAN_CHECK(a.o.placement.max_node_share > 0 && a.o.placement.max_node_share <= 1,
+               "--max-node-share must be in (0, 1], not {}", a.o.placement.max_node_share);
   BANYAN_CHECK(a.cluster.empty() != a.node_urls.empty(), "give exactly one of --cluster FILE or --node URL...");
   if (!a.cluster.empty()) {
     auto c = route::read_cluster_config(a.cluster);
@@ -103,8 +105,14 @@ RegisterCommand reg{{"route", "front-door router: place sessions on nodes, pin, 
                                       "probe-mass difference counted as a near-tie (then least loaded wins)")
                            ->default_val(0.01);
                        sub.add_option("--logprob-tie-margin", a->o.placement.logprob_tie,
-                                      "mean log-prob difference counted as a near-tie")
-                           ->default_val(0.02);
+                                      "mean log-prob difference counted as a near-tie (default: eval quality's "
+                                      "auto margin)")
+                           ->default_val(0.075);
+                       sub.add_option("--max-node-share", a->o.placement.max_node_share,
+                                      "score-based placement: once 4 x nodes live sessions are pinned, no node takes "
+                                      "a new session that would give it more than this share of them (the best "
+                                      "scorer under it does); 1 = off")
+                           ->default_val(1.0)->check(CLI::Range(0.0, 1.0));
                        sub.add_option("--auto-probe-below", a->o.placement.auto_probe_below,
                                       "auto: probe for prompts shorter than N tokens, likelihood otherwise")
                            ->default_val(32);

@@ -80,7 +80,10 @@ int best_node(const NodeMatrix& m, int64_t s, Better better) {
 }  // namespace
 
 AutoPlacement::AutoPlacement()
-    : nll_margin(quality::kAutoNllMargin), probe_margin(quality::kAutoProbeMargin) {}
+    : nll_margin(quality::kAutoNllMargin),
+      probe_margin(quality::kAutoProbeMargin),
+      max_node_share(quality::kAutoMaxNodeShare),
+      share_warmup_per_node(quality::kAutoShareWarmupPerNode) {}
 
 namespace {
 
@@ -88,6 +91,9 @@ namespace {
 std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) {
   BANYAN_CHECK(o.nll_margin >= 0 && o.probe_margin >= 0, "auto placement margins must be >= 0 (got {} and {})",
                o.nll_margin, o.probe_margin);
+  BANYAN_CHECK(o.max_node_share > 0 && o.max_node_share <= 1, "max node share must be in (0, 1] (got {})",
+               o.max_node_share);
+  BANYAN_CHECK(o.share_warmup_per_node >= 0, "share warm-up must be >= 0 (got {})", o.share_warmup_per_node);
   const bool probe = in.prompt_tokens < quality::kAutoProbeBelowTokens;
   const NodeMatrix& m = probe ? in.probe_mass : in.auto_nll.sequences > 0 ? in.auto_nll : in.prompt_nll;
   // Lower is better: probe mass is negated.
@@ -105,6 +111,20 @@ std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) 
       if (pick < 0 || load[size_t(n)] < load[size_t(pick)] ||
           (load[size_t(n)] == load[size_t(pick)] && value(s, n) < value(s, pick)))
         pick = int(n);
+    }
+    // Share cap: node n may take sequence s (0-based) while (load + 1) / (s + 1) <= F.
+    auto over = [&](int64_t n) { return double(load[size_t(n)] + 1) > o.max_node_share * double(s + 1); };
+    if (o.max_node_share < 1 && s >= int64_t(o.share_warmup_per_node) * N && over(pick)) {
+      int alt = -1;
+      for (int64_t n = 0; n < N; ++n)
+        if (!over(n) && (alt < 0 || value(s, n) < value(s, alt))) alt = int(n);
+      if (alt < 0) {  // no node can stay under F (F < 1 / nodes): the least loaded, ties by the metric
+        for (int64_t n = 0; n < N; ++n)
+          if (alt < 0 || load[size_t(n)] < load[size_t(alt)] ||
+              (load[size_t(n)] == load[size_t(alt)] && value(s, n) < value(s, alt)))
+            alt = int(n);
+      }
+      pick = alt;
     }
     out[size_t(s)] = pick;
     ++load[size_t(pick)];

@@ -11,6 +11,10 @@
 //               first quality::kAutoSkipPromptTokens targets (auto_nll; prompt_nll if absent); among the nodes
 //               within the metric's margin of the best (AutoPlacement), the one that got the fewest sequences so
 //               far wins (ties: the better metric, then the lowest index). Margin 0 = probe / likelihood.
+//               Share cap (AutoPlacement::max_node_share F < 1): once share_warmup_per_node x nodes sequences have
+//               been placed, a node that would then hold more than F of the sequences placed so far is not
+//               eligible; when the near-tie rule picks such a node, the best-metric eligible node takes the
+//               sequence (none eligible, as when F < 1 / nodes: the least-loaded node, ties by metric).
 //   random      a uniformly random node: scored in expectation, not by sampling (see RandomScores)
 // Ties go to the lowest node index, so results are deterministic.
 // Perplexity of a placement = exp(mean over sequences of the continuation NLL on the chosen node).
@@ -55,6 +59,8 @@ std::vector<Policy> parse_policy_list(std::string_view csv);
 struct AutoPlacement {
   double nll_margin;    // nats per prompt token
   double probe_margin;  // probe mass
+  double max_node_share;       // in (0, 1]; 1 = no cap (quality::kAutoMaxNodeShare)
+  int share_warmup_per_node;   // the cap applies from this many sequences per node on (kAutoShareWarmupPerNode)
   AutoPlacement();
 };
 

@@ -24,5 +24,10 @@ inline constexpr double kAutoNllMargin = 0.075;
 // `likelihood` policy keeps the mean over every prompt target.
 inline constexpr int kAutoSkipPromptTokens = 8;
 inline constexpr double kAutoProbeMargin = 0.01;
+// Node share cap of the `auto` placement (`--max-node-share`): 1 = off. A cap costs quality on every measured set
+// (src/plan/QUALITY_EXPERIMENTS.md, session 4 round 2: prompt scores do not tell which sequences are cheap to move),
+// so it is opt-in. The cap applies once kAutoShareWarmupPerNode x nodes sequences have been placed.
+inline constexpr double kAutoMaxNodeShare = 1.0;
+inline constexpr int kAutoShareWarmupPerNode = 4;
 
 }  // namespace banyan::quality

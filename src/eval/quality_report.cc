@@ -102,6 +102,8 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
   j["auto_placement"] = {{"nll_margin", r.auto_placement.nll_margin},
                          {"probe_margin", r.auto_placement.probe_margin},
                          {"skip_prompt_tokens", r.auto_skip_prompt_tokens},
+                         {"max_node_share", r.auto_placement.max_node_share},
+                         {"share_warmup_per_node", r.auto_placement.share_warmup_per_node},
                          {"order", "sequences in file order, least loaded among near-ties"}};
   j["probe_definition"] = r.probe_definition;
   nlohmann::json variants = nlohmann::json::object();
@@ -183,8 +185,12 @@ std::string format_quality_table(const QualityReport& r) {
   s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n",
                    random_definition_name(r.random_definition), r.random.ppl_mean_nll, r.random.ppl_mean_node);
   s += fmt::format("(auto = online in file order, least loaded among nodes within {} nats/token of the best prompt "
-                   "NLL without the first {} prompt tokens, or {} probe mass for short prompts)\n\n",
-                   r.auto_placement.nll_margin, r.auto_skip_prompt_tokens, r.auto_placement.probe_margin);
+                   "NLL without the first {} prompt tokens, or {} probe mass for short prompts{})\n\n",
+                   r.auto_placement.nll_margin, r.auto_skip_prompt_tokens, r.auto_placement.probe_margin,
+                   r.auto_placement.max_node_share < 1
+                       ? fmt::format("; no node above {:g} of the sequences so far after {} per node",
+                                     r.auto_placement.max_node_share, r.auto_placement.share_warmup_per_node)
+                       : std::string());
   if (!r.probe_variants.empty()) {
     s += fmt::format("probe ({}); other probe definitions:", r.probe_definition);
     for (const auto& [name, p] : r.probe_variants) s += fmt::format(" {} {:.3f}", name, p.ppl);

@@ -127,7 +127,34 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
   // The tie was decided by load when the strict best scorer is not the one chosen.
   bool by_load = false;
   if (near.size() > 1) by_load = *metric_value(candidates[chosen], metric) < best;
-  return {chosen, metric, by_load};
+  // Share cap over the live sessions, after the warm-up.
+  BANYAN_CHECK(o.max_node_share > 0 && o.max_node_share <= 1, "route: max node share must be in (0, 1], got {}",
+               o.max_node_share);
+  if (o.max_node_share < 1) {
+    int64_t total = 0;
+    for (const auto& c : candidates) total += c.sessions;
+    auto over = [&](size_t i) { return double(candidates[i].sessions + 1) > o.max_node_share * double(total + 1); };
+    if (total >= o.share_warmup_per_node * int64_t(candidates.size()) && over(chosen)) {
+      std::optional<size_t> alt;
+      for (size_t i : scored)
+        if (!over(i) && (!alt || *metric_value(candidates[i], metric) > *metric_value(candidates[*alt], metric)))
+          alt = i;
+      if (!alt) {  // nobody stays under the cap: the fewest sessions, ties by score
+        for (size_t i : scored) {
+          if (!alt) {
+            alt = i;
+            continue;
+          }
+          const auto& a = candidates[i];
+          const auto& b = candidates[*alt];
+          if (a.sessions < b.sessions || (a.sessions == b.sessions && *metric_value(a, metric) > *metric_value(b, metric)))
+            alt = i;
+        }
+      }
+      if (*alt != chosen) return {*alt, metric, false, true};
+    }
+  }
+  return {chosen, metric, by_load, false};
 }
 
 }  // namespace banyan::route

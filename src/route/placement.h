@@ -10,6 +10,13 @@
 //                 prompts), the likelihood taken without the prompt's first tokens (prompt_logprob_tail, as eval
 //                 quality's `auto`: quality::kAutoSkipPromptTokens; prompt_logprob from nodes that lack it)
 // Score-based policies pick the least-loaded node among near-ties (within the metric's tie margin of the best).
+// Node share cap (PlacementOptions::max_node_share F < 1, score-based policies): once the candidates hold at least
+// share_warmup_per_node x candidates live sessions, a node that would then hold more than F of the live sessions
+// (Candidate::sessions, + this one) is skipped: when the near-tie rule picks it, the best-scoring node that stays
+// under F takes the session (none does, as when F < 1 / nodes: the one with the fewest sessions, ties by score).
+// Live sessions = the router's session table (pinned, not expired): what a router knows, and the work each node
+// will get back; eval quality's `--max-node-share` counts the sequences placed so far, the same thing when no
+// session ends.
 // When no candidate has the preferred metric they use the other one (a node may not be able to probe), and when
 // no candidate returned a score at all (plain OpenAI backends, timeouts) they fall back to least-loaded.
 #pragma once
@@ -33,6 +40,7 @@ struct Candidate {
   std::optional<double> probe_mass;      // null when the node cannot probe (no full router)
   std::optional<double> prompt_logprob;
   std::optional<double> prompt_logprob_tail;  // the same without the prompt's first quality::kAutoSkipPromptTokens
+  int64_t sessions = 0;  // live sessions pinned to the node (the share cap's count; also part of `load`)
   int64_t prompt_tokens = 0;
   std::string cannot_score;  // non-empty: the node has no /v1/banyan/score (it answered 404/405): why
 };
@@ -43,12 +51,17 @@ struct PlacementOptions {
   // `auto` margin (quality::kAutoNllMargin), chosen on corpus-train (src/plan/QUALITY_EXPERIMENTS.md).
   double logprob_tie = 0.075;
   int64_t auto_probe_below = 32;
+  // Share cap (score-based policies): in (0, 1], 1 = off; applies from share_warmup_per_node x candidates live
+  // sessions on (quality::kAutoMaxNodeShare, kAutoShareWarmupPerNode: src/plan/QUALITY_EXPERIMENTS.md).
+  double max_node_share = 1.0;
+  int64_t share_warmup_per_node = 4;
 };
 
 struct Decision {
   size_t index = 0;          // into the candidates
   std::string metric;        // "hash" | "load" | "probe_mass" | "prompt_logprob"
   bool tie_broken_by_load = false;
+  bool moved_by_share_cap = false;  // the score's choice would have exceeded max_node_share
 };
 
 // Chooses among non-empty `candidates` for `session`. Deterministic.

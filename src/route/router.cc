@@ -135,7 +135,10 @@ struct RouterServer::Impl {
     // get (chat turns come back), and balancing them is what eval quality's online `auto` simulation measures.
     const auto pinned = sessions.count_by_node(Clock::now());
     for (size_t i = 0; i < cands.size(); ++i)
-      if (auto it = pinned.find(nodes[i].address.name); it != pinned.end()) cands[i].load += it->second;
+      if (auto it = pinned.find(nodes[i].address.name); it != pinned.end()) {
+        cands[i].load += it->second;
+        cands[i].sessions = it->second;
+      }
     const Policy policy = fallback.empty() ? opt.policy : opt.fallback;
     const Decision d = place(policy, session, cands, opt.placement);
     *metric = d.metric;
@@ -151,7 +154,10 @@ struct RouterServer::Impl {
                                          c.prompt_logprob ? fmt::format("{:.4f}", *c.prompt_logprob) : "n/a", c.load)
                            : fmt::format(" {}:unscored", c.name);
       spdlog::info("route: session {} -> {} ({} by {}{}; prompt {} tokens;{})", session, nodes[d.index].address.name,
-                   policy_name(opt.policy), d.metric, d.tie_broken_by_load ? ", near-tie broken by load" : "",
+                   policy_name(opt.policy), d.metric,
+                   d.moved_by_share_cap
+                       ? fmt::format(", moved by the {:g} node share cap", opt.placement.max_node_share)
+                       : std::string(d.tie_broken_by_load ? ", near-tie broken by load" : ""),
                    cands[d.index].prompt_tokens, scores);
     } else if (!fallback.empty()) {
       spdlog::info("route: session {} -> {} ({} fell back to {} by {}: {})", session, nodes[d.index].address.name,
@@ -173,7 +179,10 @@ struct RouterServer::Impl {
     for (size_t i = 0; i < nodes.size(); ++i)
       if (nodes[i].address.name == pinned.address.name) cur = i;
     if (cur == nodes.size() || !cands[cur].scored) return std::nullopt;
-    const Decision d = place(opt.policy, session, cands, opt.placement);
+    // The share cap is for new sessions (this one is already counted on its node): moves compare scores only.
+    PlacementOptions po = opt.placement;
+    po.max_node_share = 1;
+    const Decision d = place(opt.policy, session, cands, po);
     const auto best = metric_value(cands[d.index], d.metric), here = metric_value(cands[cur], d.metric);
     std::vector<NodeView> release;
     for (size_t i = 0; i < nodes.size(); ++i)

@@ -76,6 +76,54 @@ TEST(Placement, AutoTakesTheLeastLoadedNearTie) {
   EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>{0, 1, 0, 1, 0}));
 }
 
+// Share cap: after the warm-up, a node that would exceed F of the sequences placed so far is skipped for the
+// best-NLL node that would not; none such (F < 1 / nodes at that point): the least loaded, ties by NLL.
+TEST(Placement, AutoShareCapMovesOverflowToTheBestEligibleNode) {
+  auto make = [](int64_t S, const std::vector<double>& row) {
+    PlacementInputs in;
+    in.prompt_tokens = 64;
+    const int64_t N = int64_t(row.size());
+    in.prompt_nll = NodeMatrix(S, N);
+    in.continuation_nll = NodeMatrix(S, N);
+    in.probe_mass = NodeMatrix(S, N);
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t n = 0; n < N; ++n) in.prompt_nll.at(s, n) = row[size_t(n)];
+    return in;
+  };
+  AutoPlacement o;
+  EXPECT_EQ(o.max_node_share, 1.0);  // off by default
+  auto in = make(6, {1.0, 2.0});
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>(6, 0)));
+  o.max_node_share = 0.5;
+  o.share_warmup_per_node = 1;  // the cap applies from the 3rd sequence (2 nodes)
+  // s=2: node 0 would hold 3/3 -> node 1; s=3: 3/4 -> 1; s=4: both would hold 3/5 -> least loaded tie, better
+  // NLL -> 0; s=5: node 0 4/6 -> 1.
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>{0, 0, 1, 1, 0, 1}));
+  o.share_warmup_per_node = 3;  // warm-up covers all 6
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>(6, 0)));
+  // 3 nodes, F = 0.4, no warm-up: the best eligible by NLL (node 2 before node 1), else the least loaded.
+  in = make(5, {1.0, 1.5, 1.2});
+  o.max_node_share = 0.4;
+  o.share_warmup_per_node = 0;
+  // s=0: none can stay <= 0.4 -> least loaded (all 0), best NLL 0; s=1: none (0: 2/2, 1 and 2: 1/2) -> least
+  // loaded 1 and 2, better NLL 2; s=2: only 1 (1/3) -> 1; s=3: all would hold 2/4 -> least loaded, NLL -> 0;
+  // s=4: 1 and 2 at 2/5 -> better NLL 2.
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>{0, 2, 1, 0, 2}));
+  // Bound: 200 sequences that all prefer node 0; after the default warm-up no node holds more than F of them.
+  in = make(200, {1.0, 1.5, 1.2});
+  o = AutoPlacement();
+  o.max_node_share = 0.4;
+  auto choice = choose_nodes(Policy::Auto, in, o);
+  std::vector<int> load(3, 0);
+  for (int n : choice) ++load[size_t(n)];
+  EXPECT_EQ(load[0], 80);  // = 0.4 x 200: the cap binds exactly
+  EXPECT_GT(load[2], load[1]);  // the overflow prefers the better node 2
+  o.max_node_share = 0;
+  EXPECT_THROW(choose_nodes(Policy::Auto, in, o), Error);
+  o.max_node_share = 1.5;
+  EXPECT_THROW(choose_nodes(Policy::Auto, in, o), Error);
+}
+
 TEST(Placement, ScoresByHand) {
   auto in = example();
   const double full = std::exp(0.5);

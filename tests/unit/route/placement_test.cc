@@ -95,6 +95,56 @@ TEST(Placement, NearTieGoesToTheLeastLoaded) {
   EXPECT_FALSE(d.tie_broken_by_load);
 }
 
+// Share cap over the live sessions: after the warm-up (share_warmup_per_node x candidates sessions), a node that
+// would hold more than F of them with this session gives it to the best scorer under F.
+TEST(Placement, ShareCapMovesTheSessionToTheBestNodeUnderIt) {
+  auto with_sessions = [](Candidate c, int64_t sessions) {
+    c.sessions = sessions;
+    return c;
+  };
+  PlacementOptions o;
+  EXPECT_EQ(o.max_node_share, 1.0);  // off by default
+  o.logprob_tie = 0.075;
+  o.share_warmup_per_node = 2;  // 3 candidates: from 6 live sessions on
+  // a is best by far and holds 4 of 10 sessions; c scores better than b.
+  std::vector<Candidate> c = {with_sessions(scored("a", 0, -1.0, 4), 4), with_sessions(scored("b", 0, -2.0, 3), 3),
+                              with_sessions(scored("c", 0, -1.5, 3), 3)};
+  auto d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "a");  // no cap
+  EXPECT_FALSE(d.moved_by_share_cap);
+  o.max_node_share = 0.5;  // 5 / 11 <= 0.5: a keeps it
+  d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "a");
+  EXPECT_FALSE(d.moved_by_share_cap);
+  o.max_node_share = 0.4;  // a: 5 / 11 > 0.4; b and c: 4 / 11 -> the better score, c
+  d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "c");
+  EXPECT_TRUE(d.moved_by_share_cap);
+  EXPECT_EQ(d.metric, "prompt_logprob");
+  o.max_node_share = 0.35;  // c: 4 / 11 > 0.35 as well: nobody stays under -> fewest sessions, better score: c
+  c[1].sessions = 3;
+  d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "c");
+  c[2].sessions = 2;  // now c: 3 / 10 <= 0.35 and b: 4 / 10 > 0.35 -> c (under the cap)
+  o.max_node_share = 0.35;
+  d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "c");
+  EXPECT_TRUE(d.moved_by_share_cap);
+  // Warm-up: 9 live sessions < 4 x 3 -> no cap.
+  o.share_warmup_per_node = 4;
+  d = place(Policy::Likelihood, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "a");
+  EXPECT_FALSE(d.moved_by_share_cap);
+  // Auto and probe use it too; hash and least-loaded do not.
+  o.share_warmup_per_node = 0;
+  o.max_node_share = 0.4;
+  std::vector<Candidate> p = {with_sessions(scored("a", 0.9, 0, 0, 10), 8), with_sessions(scored("b", 0.1, 0, 0, 10), 2)};
+  EXPECT_EQ(p[place(Policy::Probe, "s", p, o).index].name, "b");
+  EXPECT_EQ(p[place(Policy::Auto, "s", p, o).index].name, "b");  // 10-token prompt: probe
+  o.max_node_share = 0;
+  EXPECT_ANY_THROW(place(Policy::Auto, "s", p, o));
+}
+
 TEST(Placement, NearTieWithEqualLoadKeepsTheBetterScore) {
   PlacementOptions o;
   o.logprob_tie = 0.1;

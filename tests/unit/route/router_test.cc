@@ -176,6 +176,30 @@ TEST(Router, LikelihoodPolicyUsesPromptLogprobAndNearTiesGoToTheLeastLoaded) {
   EXPECT_EQ(r->get_header_value("X-Banyan-Node"), "b");  // within the 0.075 tie margin of a, and idle
 }
 
+// --max-node-share: the router counts the live sessions it pinned; once 2 x 1 are live, a would exceed 0.6 of
+// them with the new session -> b takes it although a scores far better.
+TEST(Router, ShareCapCountsTheLiveSessionsPinnedPerNode) {
+  FakeNode a({.name = "a", .prompt_logprob = -1.0}), b({.name = "b", .prompt_logprob = -3.0});
+  RouterHarness h({&a, &b}, Policy::Likelihood, "", [](RouterOptions& o) {
+    o.placement.max_node_share = 0.6;
+    o.placement.share_warmup_per_node = 1;
+  });
+  std::string got;
+  for (int i = 0; i < 10; ++i) {
+    auto r = h.client().Post("/v1/chat/completions", chat_body(fmt::format("cap{}", i), 1, false).dump(),
+                             "application/json");
+    ASSERT_TRUE(r);
+    got += r->get_header_value("X-Banyan-Node");
+  }
+  // s0, s1: warm-up; s2: a would hold 3/3; s3: 3/4; s4: 3/5 = 0.6 ok; s5: 4/6; s6: 4/7; s7: 5/8; s8: 5/9; s9: 6/10.
+  EXPECT_EQ(got, "aabbababaa");
+  // A later turn stays on its pinned node whatever the shares.
+  auto r = h.client().Post("/v1/chat/completions", chat_body("cap2", 2, false).dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("X-Banyan-Node"), "b");
+  EXPECT_EQ(r->get_header_value("X-Banyan-Placement"), "pinned");
+}
+
 TEST(Router, StreamsTheNodesEventsUnchanged) {
   FakeNode a({.name = "a", .probe_mass = 0.9, .chunks = 20}), b({.name = "b", .probe_mass = 0.1});
   RouterHarness h({&a, &b}, Policy::Auto);
