@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the CUDA binaries here (build-cuda, sm_90a) and stages them with the Debian shared libraries a GPU
-# machine's image lacks into .carry/cuda/ (git-ignored), for the device tool's `carry`.
+# machine's image lacks into .carry/cuda/ (git-ignored) and .carry/cuda.tar.xz, for the device tool's `carry`.
 # Usage: scripts/cuda/build_for_device.sh [ninja targets...]   (default: banyan test_cuda_engine)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,4 +27,8 @@ for t in "${targets[@]}"; do
     esac
   done
 done
-du -sh "$carry"
+strip -s "$carry"/* 2>/dev/null || true
+# Compressed copy for the device tool's carry (the working tree plus carry must stay under 64 MiB); the device-side
+# scripts unpack it when .carry/cuda is absent.
+tar cf - -C "$root/.carry" cuda | xz -T2 -3 >"$root/.carry/cuda.tar.xz"
+du -sh "$carry" "$root/.carry/cuda.tar.xz"

@@ -4,11 +4,7 @@
 # Usage: scripts/cuda/run_on_device.sh [tests|bench|all]
 set -uo pipefail
 what=${1:-all}
-out=${OUT:-$PWD/cuda-out}
-mkdir -p "$out"
-carry=$PWD/.carry/cuda
-cublas=$(ls -d /usr/local/cuda/lib64 2>/dev/null; python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
-export LD_LIBRARY_PATH=$carry/lib:$(echo "$cublas" | tr '\n' ':')${LD_LIBRARY_PATH:-}
+source scripts/cuda/device_env.sh
 # The test binary names fixtures by the build machine's source path (BANYAN_SOURCE_DIR); point it here.
 src=${BANYAN_BUILD_SOURCE:-/work/main}
 [ -e "$src" ] || { mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; }

@@ -15,6 +15,7 @@
 #include "pack/bundle_writer.h"
 #include "plan/planner.h"
 #include "runtime/engine.h"
+#include "runtime/random_tokens.h"
 #include "test_paths.h"
 
 using namespace banyan;
@@ -27,14 +28,6 @@ struct Case {
   fs::path dir;  // empty: the packed bundle, written in SetUpTestSuite
   float tol;
 };
-
-std::vector<int32_t> random_ids(size_t n, int64_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(3, int32_t(vocab - 1));
-  std::vector<int32_t> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 float max_abs(std::span<const float> v) {
   float m = 0;
@@ -132,14 +125,14 @@ fs::path* CudaEngine::bundle_dir_ = nullptr;
 
 TEST_P(CudaEngine, PrefillLogitsMatchCpu) {
   for (size_t n : {1, 5, 24, 70}) {
-    const auto ids = random_ids(n, V_, uint32_t(n));
+    const auto ids = random_token_ids(n, V_, uint32_t(n));
     expect_near(run_fresh(*gpu_, ids, LogitsRequest::all()), run_fresh(*cpu_, ids, LogitsRequest::all()), tol_,
                 "prefill of " + std::to_string(n));
   }
 }
 
 TEST_P(CudaEngine, DecodeStepsMatchCpu) {
-  const auto ids = random_ids(40, V_, 7);
+  const auto ids = random_token_ids(40, V_, 7);
   SeqId a = cpu_->create_sequence(), b = gpu_->create_sequence();
   std::vector<int32_t> prompt(ids.begin(), ids.begin() + 9);
   expect_near(step(*gpu_, b, prompt), step(*cpu_, a, prompt), tol_, "prompt");
@@ -149,7 +142,7 @@ TEST_P(CudaEngine, DecodeStepsMatchCpu) {
 }
 
 TEST_P(CudaEngine, TapsChooseTheSameExperts) {
-  const auto ids = random_ids(12, V_, 3);
+  const auto ids = random_token_ids(12, V_, 3);
   RouterTapRequest tc, tg;
   run_fresh(*cpu_, ids, LogitsRequest::last(), nullptr, &tc);
   run_fresh(*gpu_, ids, LogitsRequest::last(), nullptr, &tg);
@@ -166,13 +159,13 @@ TEST_P(CudaEngine, TapsChooseTheSameExperts) {
 }
 
 TEST_P(CudaEngine, Greedy32TokensEqualCpu) {
-  const auto prompt = random_ids(6, V_, 11);
+  const auto prompt = random_token_ids(6, V_, 11);
   EXPECT_EQ(greedy(*gpu_, prompt, 32, true), greedy(*cpu_, prompt, 32, false));
 }
 
 TEST_P(CudaEngine, BatchEqualsItemsAlone) {
   // Three items: a prefill, a decode step on an existing sequence, a longer prefill; all rows of each.
-  const auto p0 = random_ids(7, V_, 21), p1 = random_ids(10, V_, 22), p2 = random_ids(30, V_, 23);
+  const auto p0 = random_token_ids(7, V_, 21), p1 = random_token_ids(10, V_, 22), p2 = random_token_ids(30, V_, 23);
   SeqId s1 = gpu_->create_sequence();
   step(*gpu_, s1, p1);
   SeqId s0 = gpu_->create_sequence(), s2 = gpu_->create_sequence();
@@ -215,14 +208,14 @@ TEST_P(CudaEngine, GraphDecodeEqualsUncapturedDecode) {
   for (int n_items : {1, 3}) {
     std::vector<SeqId> sg, sp;
     for (int i = 0; i < n_items; ++i) {
-      const auto prompt = random_ids(size_t(5 + 37 * i), V_, uint32_t(41 + i));
+      const auto prompt = random_token_ids(size_t(5 + 37 * i), V_, uint32_t(41 + i));
       sg.push_back(gpu_->create_sequence());
       sp.push_back(plain->create_sequence());
       step(*gpu_, sg.back(), prompt);
       step(*plain, sp.back(), prompt);
     }
     for (int t = 0; t < 5; ++t) {
-      const auto next = random_ids(size_t(n_items), V_, uint32_t(100 * n_items + t));
+      const auto next = random_token_ids(size_t(n_items), V_, uint32_t(100 * n_items + t));
       std::vector<BatchItem> bg, bp;
       for (int i = 0; i < n_items; ++i) {
         bg.push_back({sg[size_t(i)], {next[size_t(i)]}, LogitsRequest::last(), nullptr, nullptr});
@@ -240,7 +233,7 @@ TEST_P(CudaEngine, GraphDecodeEqualsUncapturedDecode) {
 }
 
 TEST_P(CudaEngine, ForkAndTrimOnTheDeviceCache) {
-  const auto ids = random_ids(21, V_, 31);  // 21 tokens: the fork shares a partly filled page (16-token pages)
+  const auto ids = random_token_ids(21, V_, 31);  // 21 tokens: the fork shares a partly filled page (16-token pages)
   SeqId a = gpu_->create_sequence();
   step(*gpu_, a, ids);
   SeqId b = gpu_->fork_sequence(a);
@@ -265,7 +258,7 @@ TEST_P(CudaEngine, RestrictionAndTopKOverrideMatchCpu) {
   std::vector<int32_t> even;
   for (int32_t e = 0; e < s.num_experts; e += 2) even.push_back(e);
   const ExpertRestriction r(s, {even}, int(std::min<int64_t>(s.num_experts / 2, s.top_k + 1)));
-  const auto ids = random_ids(17, V_, 41);
+  const auto ids = random_token_ids(17, V_, 41);
   RouterTapRequest tc, tg;
   expect_near(run_fresh(*gpu_, ids, LogitsRequest::all(), &r, &tg),
               run_fresh(*cpu_, ids, LogitsRequest::all(), &r, &tc), tol_, "restricted");

@@ -14,6 +14,7 @@
 #include "runtime/cuda/bench_cuda.h"
 #include "runtime/engine.h"
 #include "runtime/ops/cuda/cuda_check.h"
+#include "runtime/random_tokens.h"
 
 namespace banyan {
 
@@ -84,14 +85,6 @@ WeightBytes weight_bytes(const ModelSpec& s, int64_t experts, double elem) {
   return w;
 }
 
-std::vector<int32_t> random_ids(size_t n, int64_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(3, int32_t(vocab - 1));
-  std::vector<int32_t> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 // Decode throughput of `batch` sequences (each prefilled with `context` tokens): generated tokens per second.
 double decode_tok_s(Engine& e, int batch, int context, int steps, bool profile = false) {
   std::vector<BatchItem> items(static_cast<size_t>(batch));
@@ -99,7 +92,7 @@ double decode_tok_s(Engine& e, int batch, int context, int steps, bool profile =
   out.argmax_only = true;
   for (int i = 0; i < batch; ++i) {
     items[size_t(i)].seq = e.create_sequence();
-    BatchItem p{items[size_t(i)].seq, random_ids(size_t(context), e.spec().vocab_size, uint32_t(i + 1)),
+    BatchItem p{items[size_t(i)].seq, random_token_ids(size_t(context), e.spec().vocab_size, uint32_t(i + 1)),
                 LogitsRequest::last(), nullptr, nullptr};
     e.forward(std::span<BatchItem>(&p, 1), out);
     items[size_t(i)].tokens = {out.argmax.at(0)};
@@ -166,7 +159,8 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
   double prefill_best = 1e30;
   for (int r = 0; r < 3; ++r) {
     const SeqId seq = engine->create_sequence();
-    BatchItem p{seq, random_ids(size_t(o.prefill_tokens), s.vocab_size, 99), LogitsRequest::last(), nullptr, nullptr};
+    BatchItem p{seq, random_token_ids(size_t(o.prefill_tokens), s.vocab_size, 99), LogitsRequest::last(), nullptr,
+                nullptr};
     ForwardOutput out;
     out.argmax_only = true;
     const double t0 = now_s();

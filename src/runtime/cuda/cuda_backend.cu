@@ -208,6 +208,14 @@ class CudaBackend final : public DeviceBackend {
     BANYAN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     BANYAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
+  // Pinned host staging of the step metadata, grown by half again when a call needs more.
+  void grow_host_meta(size_t bytes) {
+    if (bytes <= host_meta_bytes_) return;
+    cudaFreeHost(host_meta_);
+    host_meta_ = nullptr;
+    host_meta_bytes_ = std::max(bytes, host_meta_bytes_ * 3 / 2);
+    BANYAN_CUDA_CHECK(cudaMallocHost(&host_meta_, host_meta_bytes_));
+  }
 
   int device_;
   std::string name_;
@@ -277,12 +285,7 @@ void CudaBackend::upload_meta(std::span<BatchItem> batch, std::span<const Device
   m.masks = take(masked_items * mask_bytes);
   m.total = at;
   meta_ = m;
-  if (m.total > host_meta_bytes_) {
-    cudaFreeHost(host_meta_);
-    host_meta_ = nullptr;
-    host_meta_bytes_ = std::max(m.total, host_meta_bytes_ * 3 / 2);
-    BANYAN_CUDA_CHECK(cudaMallocHost(&host_meta_, host_meta_bytes_));
-  }
+  grow_host_meta(m.total);
   meta_dev_ = static_cast<uint8_t*>(d_meta_.reserve(m.total, stream_));
   uint8_t* hm = host_meta_;
   auto* h_tokens = reinterpret_cast<int32_t*>(hm + m.tokens);
@@ -420,12 +423,7 @@ void CudaBackend::upload_decode_meta(std::span<const DeviceItem> items, const in
   m.page_tables = take(size_t(std::max<int64_t>(n_pages, 1)) * 8);
   m.total = at;
   meta_ = m;
-  if (m.total > host_meta_bytes_) {
-    cudaFreeHost(host_meta_);
-    host_meta_ = nullptr;
-    host_meta_bytes_ = std::max(m.total, host_meta_bytes_ * 3 / 2);
-    BANYAN_CUDA_CHECK(cudaMallocHost(&host_meta_, host_meta_bytes_));
-  }
+  grow_host_meta(m.total);
   if (scratch_page_bytes_ < layout.page_bytes()) {
     BANYAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
     BANYAN_CUDA_CHECK(cudaFree(scratch_page_));

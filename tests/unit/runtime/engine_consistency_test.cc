@@ -15,19 +15,12 @@
 #include "format/safetensors.h"
 #include "model/tensor_class.h"
 #include "runtime/engine.h"
+#include "runtime/random_tokens.h"
 #include "test_paths.h"
 
 using namespace banyan;
 
 namespace {
-
-std::vector<int32_t> random_ids(size_t n, int64_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(3, int32_t(vocab - 1));
-  std::vector<int32_t> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // Logits of every position of `ids` in one call on a fresh sequence: [n, V].
 std::vector<float> full_logits(Engine& e, const std::vector<int32_t>& ids, const ExpertRestriction* r = nullptr) {
@@ -88,7 +81,7 @@ TEST_F(SharedModel, LoadsSpecAndWeights) {
 
 TEST_F(SharedModel, TokenByTokenDecodeEqualsFullForward) {
   const int64_t V = engine_->spec().vocab_size;
-  const auto ids = random_ids(40, V, 1);
+  const auto ids = random_token_ids(40, V, 1);
   const auto want = full_logits(*engine_, ids);
   SeqId s = engine_->create_sequence();
   ForwardOutput out;
@@ -104,7 +97,7 @@ TEST_F(SharedModel, TokenByTokenDecodeEqualsFullForward) {
 
 TEST_F(SharedModel, ChunkedPrefillAndExplicitPositions) {
   const int64_t V = engine_->spec().vocab_size;
-  const auto ids = random_ids(37, V, 2);
+  const auto ids = random_token_ids(37, V, 2);
   const auto want = full_logits(*engine_, ids);
   SeqId s = engine_->create_sequence();
   ForwardOutput out;
@@ -127,8 +120,8 @@ TEST_F(SharedModel, ChunkedPrefillAndExplicitPositions) {
 
 TEST_F(SharedModel, BatchOfDifferentSequencesEqualsEachAlone) {
   const int64_t V = engine_->spec().vocab_size;
-  std::vector<std::vector<int32_t>> prompts = {random_ids(9, V, 3), random_ids(30, V, 4), random_ids(1, V, 5),
-                                               random_ids(16, V, 6)};
+  std::vector<std::vector<int32_t>> prompts = {random_token_ids(9, V, 3), random_token_ids(30, V, 4),
+                                               random_token_ids(1, V, 5), random_token_ids(16, V, 6)};
   std::vector<std::vector<float>> alone;
   for (auto& p : prompts) alone.push_back(full_logits(*engine_, p));
   // Prefill all four in one call, then one decode step for all four in one call.
@@ -152,7 +145,8 @@ TEST_F(SharedModel, BatchOfDifferentSequencesEqualsEachAlone) {
 
 TEST_F(SharedModel, ForkAndTrimGiveTheLogitsOfTheResultingText) {
   const int64_t V = engine_->spec().vocab_size;
-  const auto prefix = random_ids(21, V, 7), tail_a = random_ids(6, V, 8), tail_b = random_ids(9, V, 9);
+  const auto prefix = random_token_ids(21, V, 7);
+  const auto tail_a = random_token_ids(6, V, 8), tail_b = random_token_ids(9, V, 9);
   auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
@@ -218,8 +212,8 @@ TEST(EngineKv, CacheFullIsAnErrorAndRollsBack) {
   auto e = Engine::load(shared / "models" / "tiny-qwen3moe", opt);
   SeqId a = e->create_sequence(), b = e->create_sequence();
   ForwardOutput out;
-  std::vector<BatchItem> two = {{a, random_ids(6, 8192, 1), {}, nullptr, nullptr},
-                                {b, random_ids(7, 8192, 2), {}, nullptr, nullptr}};
+  std::vector<BatchItem> two = {{a, random_token_ids(6, 8192, 1), {}, nullptr, nullptr},
+                                {b, random_token_ids(7, 8192, 2), {}, nullptr, nullptr}};
   EXPECT_THROW(e->forward(two, out), Error);
   EXPECT_EQ(e->sequence_length(a), 0);
   EXPECT_EQ(e->sequence_length(b), 0);
@@ -232,7 +226,7 @@ TEST(EngineKv, CacheFullIsAnErrorAndRollsBack) {
 TEST_F(SharedModel, TapsReportUnmaskedProbsAndRestrictedChoices) {
   const ModelSpec& s = engine_->spec();
   const int64_t E = s.num_experts, V = s.vocab_size;
-  const auto ids = random_ids(12, V, 10);
+  const auto ids = random_token_ids(12, V, 10);
   std::vector<int32_t> allowed;
   for (int32_t e = 0; e < E; e += 5) allowed.push_back(e);  // 26 experts
   ExpertRestriction r(s, {allowed});
@@ -293,7 +287,7 @@ TEST_F(SharedModel, TapsReportUnmaskedProbsAndRestrictedChoices) {
 
 TEST_F(SharedModel, TopKOverrideAndTinyRestriction) {
   const ModelSpec& s = engine_->spec();
-  const auto ids = random_ids(5, s.vocab_size, 11);
+  const auto ids = random_token_ids(5, s.vocab_size, 11);
   const auto top12 = ExpertRestriction::all(s, 12);
   const ExpertRestriction three(s, {{4, 9, 77}});
   RouterTapRequest t12, t3;
@@ -388,7 +382,7 @@ TEST_F(SharedModel, RestrictionEqualsASlicedBundle) {
   std::vector<std::vector<int32_t>> per_moe;
   for (int l : s.moe_layers()) per_moe.push_back(keep[size_t(l)]);
   const ExpertRestriction r(s, per_moe);
-  const auto ids = random_ids(20, s.vocab_size, 12);
+  const auto ids = random_token_ids(20, s.vocab_size, 12);
   const auto want = full_logits(*engine_, ids, &r);
   const auto got = full_logits(*bundle, ids);
   for (int64_t t = 0; t < 20; ++t)
@@ -404,7 +398,7 @@ TEST(EngineKv, Bf16CacheStaysCloseToF32) {
   bf16.kv_dtype = DType::BF16;
   auto a = Engine::load(shared / "models" / "tiny-qwen3moe", f32);
   auto b = Engine::load(shared / "models" / "tiny-qwen3moe", bf16);
-  const auto ids = random_ids(48, 8192, 13);
+  const auto ids = random_token_ids(48, 8192, 13);
   const auto la = full_logits(*a, ids), lb = full_logits(*b, ids);
   // bf16 K/V (8 significant bits) perturb the logits slightly; a perturbation can flip a near-tied top-k routing
   // choice, which moves a few logits more. Measured on this model (48 random tokens): mean |Δ| ≈ 0.1 %, max |Δ| ≈ 5 % of max|logit|.

@@ -4,11 +4,7 @@
 # CUDA graph timed on its own: --graph-profiling node; clocks and caches left alone). The bench marks the step with
 # cudaProfilerStart/Stop (BANYAN_CUDA_PROFILE_BATCH). Summaries (kernel, count, total µs) go to $OUT/profile_b*.txt.
 set -uo pipefail
-out=${OUT:-$PWD/cuda-out}
-mkdir -p "$out"
-carry=$PWD/.carry/cuda
-cublas=$(ls -d /usr/local/cuda/lib64 2>/dev/null; python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
-export LD_LIBRARY_PATH=$carry/lib:$(echo "$cublas" | tr '\n' ':')${LD_LIBRARY_PATH:-}
+source scripts/cuda/device_env.sh
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
 [ -n "$ncu" ] || { echo "no ncu on this machine" >&2; exit 1; }
 cfg=tools/bench/configs/qwen3-30b-a3b.json
