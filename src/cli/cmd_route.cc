@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "eval/quality_protocol.h"
 #include "route/router.h"
 
 namespace banyan::cli {
@@ -103,19 +104,19 @@ RegisterCommand reg{{"route", "front-door router: place sessions on nodes, pin, 
                            ->default_val(3000)->check(CLI::Range(1, 600000));
                        sub.add_option("--tie-margin", a->o.placement.probe_tie,
                                       "probe-mass difference counted as a near-tie (then least loaded wins)")
-                           ->default_val(0.01);
+                           ->default_val(quality::kAutoProbeMargin);
                        sub.add_option("--logprob-tie-margin", a->o.placement.logprob_tie,
                                       "mean log-prob difference counted as a near-tie (default: eval quality's "
                                       "auto margin)")
-                           ->default_val(0.075);
+                           ->default_val(quality::kAutoNllMargin);
                        sub.add_option("--max-node-share", a->o.placement.max_node_share,
                                       "score-based placement: once 4 x nodes live sessions are pinned, no node takes "
                                       "a new session that would give it more than this share of them (the best "
                                       "scorer under it does); 1 = off")
-                           ->default_val(1.0)->check(CLI::Range(0.0, 1.0));
+                           ->default_val(quality::kAutoMaxNodeShare)->check(CLI::Range(0.0, 1.0));
                        sub.add_option("--auto-probe-below", a->o.placement.auto_probe_below,
                                       "auto: probe for prompts shorter than N tokens, likelihood otherwise")
-                           ->default_val(32);
+                           ->default_val(quality::kAutoProbeBelowTokens);
                        sub.add_option("--health-interval-ms", a->health_interval_ms, "health-check period")
                            ->default_val(400)->check(CLI::Range(50, 60000));
                        sub.add_option("--health-timeout-ms", a->health_timeout_ms,

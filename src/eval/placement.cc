@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ranges>
 
 #include "core/error.h"
 #include "eval/quality_protocol.h"
+#include "eval/share_cap.h"
 
 namespace banyan {
 
@@ -114,18 +116,11 @@ std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) 
     }
     // Share cap: node n may take sequence s (0-based) while (load + 1) / (s + 1) <= F.
     auto over = [&](int64_t n) { return double(load[size_t(n)] + 1) > o.max_node_share * double(s + 1); };
-    if (o.max_node_share < 1 && s >= int64_t(o.share_warmup_per_node) * N && over(pick)) {
-      int alt = -1;
-      for (int64_t n = 0; n < N; ++n)
-        if (!over(n) && (alt < 0 || value(s, n) < value(s, alt))) alt = int(n);
-      if (alt < 0) {  // no node can stay under F (F < 1 / nodes): the least loaded, ties by the metric
-        for (int64_t n = 0; n < N; ++n)
-          if (alt < 0 || load[size_t(n)] < load[size_t(alt)] ||
-              (load[size_t(n)] == load[size_t(alt)] && value(s, n) < value(s, alt)))
-            alt = int(n);
-      }
-      pick = alt;
-    }
+    if (o.max_node_share < 1 && s >= int64_t(o.share_warmup_per_node) * N)
+      pick = int(share_capped_choice(
+          int64_t(pick), std::views::iota(int64_t(0), N), over,
+          [&](int64_t a, int64_t b) { return value(s, a) < value(s, b); },
+          [&](int64_t n) { return load[size_t(n)]; }));
     out[size_t(s)] = pick;
     ++load[size_t(pick)];
   }

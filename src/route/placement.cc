@@ -1,6 +1,7 @@
 #include "route/placement.h"
 
 #include "core/error.h"
+#include "eval/share_cap.h"
 
 namespace banyan::route {
 
@@ -134,24 +135,14 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
     int64_t total = 0;
     for (const auto& c : candidates) total += c.sessions;
     auto over = [&](size_t i) { return double(candidates[i].sessions + 1) > o.max_node_share * double(total + 1); };
-    if (total >= o.share_warmup_per_node * int64_t(candidates.size()) && over(chosen)) {
-      std::optional<size_t> alt;
-      for (size_t i : scored)
-        if (!over(i) && (!alt || *metric_value(candidates[i], metric) > *metric_value(candidates[*alt], metric)))
-          alt = i;
-      if (!alt) {  // nobody stays under the cap: the fewest sessions, ties by score
-        for (size_t i : scored) {
-          if (!alt) {
-            alt = i;
-            continue;
-          }
-          const auto& a = candidates[i];
-          const auto& b = candidates[*alt];
-          if (a.sessions < b.sessions || (a.sessions == b.sessions && *metric_value(a, metric) > *metric_value(b, metric)))
-            alt = i;
-        }
-      }
-      if (*alt != chosen) return {*alt, metric, false, true};
+    if (total >= o.share_warmup_per_node * int64_t(candidates.size())) {
+      const size_t capped = share_capped_choice(
+          chosen, scored, over,
+          [&](size_t a, size_t b) {
+            return *metric_value(candidates[a], metric) > *metric_value(candidates[b], metric);
+          },
+          [&](size_t i) { return candidates[i].sessions; });
+      if (capped != chosen) return {capped, metric, false, true};
     }
   }
   return {chosen, metric, by_load, false};

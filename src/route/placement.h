@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "eval/quality_protocol.h"
+
 namespace banyan::route {
 
 enum class Policy { Hash, LeastLoaded, Probe, Likelihood, Auto };
@@ -46,15 +48,15 @@ struct Candidate {
 };
 
 struct PlacementOptions {
-  double probe_tie = 0.01;     // probe_mass within this of the best counts as a tie
-  // Mean prompt log-prob (nats/token) within this of the best counts as a tie. 0.075 = eval quality's online
-  // `auto` margin (quality::kAutoNllMargin), chosen on corpus-train (src/plan/QUALITY_EXPERIMENTS.md).
-  double logprob_tie = 0.075;
-  int64_t auto_probe_below = 32;
+  // Defaults = eval quality's `auto` (src/eval/quality_protocol.h), chosen on corpus-train
+  // (src/plan/QUALITY_EXPERIMENTS.md).
+  double probe_tie = quality::kAutoProbeMargin;  // probe_mass within this of the best counts as a tie
+  double logprob_tie = quality::kAutoNllMargin;  // mean prompt log-prob (nats/token) within this: a tie
+  int64_t auto_probe_below = quality::kAutoProbeBelowTokens;
   // Share cap (score-based policies): in (0, 1], 1 = off; applies from share_warmup_per_node x candidates live
-  // sessions on (quality::kAutoMaxNodeShare, kAutoShareWarmupPerNode: src/plan/QUALITY_EXPERIMENTS.md).
-  double max_node_share = 1.0;
-  int64_t share_warmup_per_node = 4;
+  // sessions on.
+  double max_node_share = quality::kAutoMaxNodeShare;
+  int64_t share_warmup_per_node = quality::kAutoShareWarmupPerNode;
 };
 
 struct Decision {

@@ -14,15 +14,14 @@ domains, the worst case for an online cap) and seeded shuffles (mean over seeds;
 Usage: node_share_study.py [--shares 1,0.5,0.4] [--seeds 5] [--skew] [--warmups 0,2,4,8] NAME=report.json ...
 """
 import argparse
-import math
 import os
 import random
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from placement_study import (Report, evaluate, make_skew_sets, min_cost_assignment, oracle_choice,  # noqa: E402
-                             s_skip, subset)
+from placement_study import (Report, cap_count_of, evaluate, make_skew_sets, min_cost_assignment,  # noqa: E402
+                             oracle_choice, s_skip, subset)
 
 MARGIN = 0.075
 SKIP = 8
@@ -62,7 +61,7 @@ def run(rep, idx, share, warmup_per_node, scores):
 
 def capped_oracle(rep, idx, share):
     r = subset(rep, idx)
-    cap = max(int(math.floor(share * r.S)), -(-r.S // r.N))
+    cap = cap_count_of(share, r.S, r.N)
     ppl, busy = evaluate(r, min_cost_assignment(r.cont, cap))
     return ppl, evaluate(r, oracle_choice(r))[0], busy
 
