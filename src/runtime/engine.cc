@@ -16,6 +16,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cpu/simd.h"
 #include "runtime/ops/embedding.h"
+#include "runtime/ops/fp8.h"
 #include "runtime/ops/matmul.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/ops/router.h"
@@ -27,12 +28,51 @@ template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
+
+// The CPU engine's share of EngineOptions::expert_dtype: every routed expert matrix re-encoded into owned storage
+// (fp8: the dequantised fp32 values; bf16: rounded, when not bf16 already).
+void convert_experts(ModelWeights& w, DType dtype) {
+  auto convert = [&](ops::Matrix& m) {
+    const size_t n = size_t(m.rows * m.cols);
+    if (dtype == DType::F8_E4M3) {
+      std::vector<float> deq;
+      ops::fp8_round_trip(m, deq);
+      w.converted.emplace_back(n * sizeof(float));
+      std::memcpy(w.converted.back().data(), deq.data(), n * sizeof(float));
+      m = ops::Matrix{DType::F32, w.converted.back().data(), m.rows, m.cols};
+    } else if (m.dtype != DType::BF16) {
+      w.converted.emplace_back(n * sizeof(uint16_t));
+      auto* dst = reinterpret_cast<uint16_t*>(w.converted.back().data());
+      std::vector<float> row(size_t(m.cols));
+      for (int64_t r = 0; r < m.rows; ++r) {
+        ops::matrix_row_to_f32(m, r, row.data());
+        for (int64_t c = 0; c < m.cols; ++c) dst[r * m.cols + c] = f32_to_bf16(row[size_t(c)]);
+      }
+      m = ops::Matrix{DType::BF16, dst, m.rows, m.cols};
+    }
+  };
+  for (LayerWeights& l : w.layers)
+    for (ops::ExpertWeights& e : l.experts) {
+      convert(e.gate);
+      convert(e.up);
+      convert(e.down);
+    }
+}
 }  // namespace
+
+std::optional<DType> parse_expert_dtype(const std::string& name) {
+  if (name.empty() || name == "auto") return std::nullopt;
+  if (name == "bf16") return DType::BF16;
+  if (name == "fp8") return DType::F8_E4M3;
+  fail("expert dtype '{}': expected bf16 or fp8", name);
+}
 
 std::unique_ptr<Engine> Engine::load(const std::filesystem::path& dir, EngineOptions options) {
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
   e->weights_ = ModelWeights::load(dir);
+  // A device backend re-encodes the experts itself at upload (from the checkpoint's values, as here).
+  if (options.device == "cpu" && options.expert_dtype) convert_experts(*e->weights_, *options.expert_dtype);
   e->init(/*dummy=*/false);
   return e;
 }
@@ -69,6 +109,9 @@ std::unique_ptr<Engine> Engine::load_dummy(const std::filesystem::path& config_j
 
 void Engine::init(bool dummy) {
   const ModelSpec& s = weights_->spec;
+  BANYAN_CHECK(!options_.expert_dtype || *options_.expert_dtype == DType::BF16 ||
+                   *options_.expert_dtype == DType::F8_E4M3,
+               "expert dtype {}: expected bf16 or fp8", dtype_name(*options_.expert_dtype));
   pool_ = std::make_unique<ThreadPool>(options_.threads);
   ops::KvLayout layout{s.num_layers, s.num_kv_heads, s.head_dim, options_.kv_page_tokens, options_.kv_dtype};
   std::unique_ptr<KvPageMemory> pages;

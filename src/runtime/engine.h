@@ -30,7 +30,15 @@ struct EngineOptions {
   int kv_page_tokens = 16;
   DType kv_dtype = DType::F32;           // F32 (exact) or BF16 (half the memory)
   std::string device = "cpu";            // "cpu", "cuda" or "cuda:i" (the CUDA backend: runtime/cuda/)
+  // Storage of the routed experts: nullopt keeps the checkpoint's; BF16 rounds f32/f16 experts to bf16;
+  // F8_E4M3 quantises them at load to fp8 e4m3 with one fp32 scale per row (runtime/ops/fp8.h). The CPU engine
+  // holds the dequantised values (fp32) and computes with them, so it measures the quality of exactly what the
+  // CUDA engine's fp8 kernels compute; the CUDA engine stores the fp8 bytes. Other weights are unchanged.
+  std::optional<DType> expert_dtype;
 };
+
+// "bf16" → BF16, "fp8" → F8_E4M3, "" (or "auto") → nullopt (the checkpoint's); anything else fails.
+std::optional<DType> parse_expert_dtype(const std::string& name);
 
 // Which positions of an item's NEW tokens get logits.
 struct LogitsRequest {

@@ -54,6 +54,8 @@ struct ModelWeights {
   std::unique_ptr<SafetensorsFile> router_full_file;
   std::vector<ops::Matrix> full_router;  // per decoder layer; empty matrix for non-MoE layers
   int64_t full_num_experts = 0;
+  // Owned storage of matrices re-encoded at load (EngineOptions::expert_dtype); views above may point into it.
+  std::vector<std::vector<uint8_t>> converted;
 
   // Reads config.json and maps every tensor the family needs; errors name the directory and the tensor.
   static std::unique_ptr<ModelWeights> load(const std::filesystem::path& dir);
