@@ -45,6 +45,7 @@ struct Scheduler::Active {
   Clock::time_point last_token;
   bool done = false;
   SampleResult sample;
+  PenaltyHistory history;  // prompt ∪ generated, kept only when a penalty is on
   // Score
   RouterTapRequest taps;
   double logprob_sum = 0, mass_sum = 0, tail_logprob_sum = 0;
@@ -198,6 +199,7 @@ void Scheduler::admit(Job job) {
   if (a->job.kind == Job::Kind::Generate) {
     a->decoder.emplace(tokenizer_, /*skip_special_tokens=*/true);
     a->stops.emplace(a->job.stop);
+    if (penalties_enabled(a->job.sampling)) a->history.reset(a->job.prompt);
   } else {
     a->taps.layers = a->job.probe_layers;
   }
@@ -233,6 +235,7 @@ void Scheduler::step() {
     owners.push_back(a.get());
   }
   if (batch.empty()) return;
+  prepare_sampling(batch, owners, 0, batch.size());
   if (forward_with_retry(batch, owners)) {
     for (size_t i = 0; i < batch.size(); ++i) after_forward(*owners[i], i, batch[i]);
     return;
@@ -241,10 +244,42 @@ void Scheduler::step() {
   for (size_t i = 0; i < batch.size(); ++i) {
     std::span<BatchItem> one(&batch[i], 1);
     try {
+      prepare_sampling(batch, owners, i, 1);
       engine_.forward(one, out_);
       after_forward(*owners[i], 0, batch[i]);
     } catch (const std::exception& e) {
       fail(*owners[i], 503, fmt::format("the engine could not run this request: {}", e.what()));
+    }
+  }
+}
+
+// One sampling request per logits row of batch[first, first + count): a Generate item's last row when its prompt is
+// complete after this step (decode steps always), with the row's logits only when the request wants logprobs;
+// rows of score and echo-logprobs prefills are not sampled (their logits are returned).
+void Scheduler::prepare_sampling(const std::vector<BatchItem>& batch, const std::vector<Active*>& owners,
+                                 size_t first, size_t count) {
+  out_.sampling.clear();
+  for (size_t i = first; i < first + count; ++i) {
+    const BatchItem& bi = batch[i];
+    const Active& a = *owners[i];
+    const int64_t n = int64_t(bi.tokens.size());
+    int64_t rows = 0;
+    switch (bi.logits.kind) {
+      case LogitsRequest::Kind::None: break;
+      case LogitsRequest::Kind::Last: rows = 1; break;
+      case LogitsRequest::Kind::All: rows = n; break;
+      case LogitsRequest::Kind::Positions: rows = int64_t(bi.logits.positions.size()); break;
+    }
+    const bool samples = a.job.kind == Job::Kind::Generate && (!a.prefilling() || a.in_kv + n == a.prompt_size());
+    for (int64_t j = 0; j < rows; ++j) {
+      RowSampling rs;
+      if (samples && j + 1 == rows) {
+        rs.params = &a.job.sampling;
+        rs.step = uint64_t(a.generated.size());
+        rs.history = a.history.entries();
+        rs.logits = a.job.sampling.logprobs;
+      }
+      out_.sampling.push_back(rs);
     }
   }
 }
@@ -268,7 +303,7 @@ void Scheduler::after_forward(Active& a, size_t item, const BatchItem& bi) {
   if (a.done) return;
   const int64_t n_new = int64_t(bi.tokens.size());
   if (!a.prefilling()) {  // a decode step: the fed token is now in the KV
-    sample_next(a, out_.row(item, out_.num_rows(item) - 1));
+    sample_next(a, item);
     return;
   }
   const int64_t start = a.in_kv;
@@ -321,13 +356,24 @@ void Scheduler::after_forward(Active& a, size_t item, const BatchItem& bi) {
     a.prompt_lps.clear();
     a.job.channel->push(std::move(ev));
   }
-  sample_next(a, out_.row(item, out_.num_rows(item) - 1));
+  sample_next(a, item);
 }
 
-void Scheduler::sample_next(Active& a, std::span<const float> logits) {
-  sampler_.sample(a.job.sampling, logits, a.job.prompt, a.generated, a.sample);
-  const int32_t token = a.sample.token;
+// The token the engine sampled for the item's last row (prepare_sampling asked for it), with its logprobs from the
+// row's raw logits when the request wants them.
+void Scheduler::sample_next(Active& a, size_t item) {
+  const int64_t r = out_.item_rows[item] + out_.num_rows(item) - 1;
+  const int32_t token = out_.sampled.at(size_t(r));
+  BANYAN_CHECK(token >= 0, "scheduler: the engine sampled no token for row {}", r);
+  a.sample.token = token;
+  a.sample.top_logprobs.clear();
+  if (a.job.sampling.logprobs)
+    a.sample.logprob = raw_logprobs(out_.row(item, out_.num_rows(item) - 1), token,
+                                    size_t(a.job.sampling.top_logprobs), a.sample.top_logprobs);
+  else
+    a.sample.logprob = std::nanf("");
   a.generated.push_back(token);
+  if (penalties_enabled(a.job.sampling)) a.history.add(token);
   metrics_.add_generated_tokens(1);
   const auto now = Clock::now();
   const double since = std::chrono::duration<double>(now - a.last_token).count();

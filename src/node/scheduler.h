@@ -2,7 +2,9 @@
 // threads; between steps the scheduler admits waiting requests (up to `parallel` active sequences), and each step
 // runs one forward over every active sequence: one token for each decoder, a prefill chunk for sequences still
 // reading their prompt (prompts are chunked under a per-step token budget so decoders are not starved). It
-// samples, detokenizes, applies stop strings and pushes events to each request's channel.
+// has the engine sample each sequence's next token inside the forward (ForwardOutput::sampling: a device engine
+// downloads token ids, and logits only for rows that need logprobs), detokenizes, applies stop strings and pushes
+// events to each request's channel.
 //
 // New sequences start from the longest prefix the prefix cache holds; finished conversations (prompt + completion)
 // go back into the cache so the next turn prefills only its new messages.
@@ -79,7 +81,9 @@ class Scheduler {
   void step();
   bool forward_with_retry(std::vector<BatchItem>& batch, std::vector<Active*>& owners);
   void after_forward(Active& a, size_t item, const BatchItem& bi);
-  void sample_next(Active& a, std::span<const float> logits);
+  void prepare_sampling(const std::vector<BatchItem>& batch, const std::vector<Active*>& owners, size_t first,
+                        size_t count);
+  void sample_next(Active& a, size_t item);
   void finish(Active& a, const std::string& reason);
   void finish_score(Active& a);
   void fail(Active& a, int status, const std::string& message);
@@ -106,8 +110,7 @@ class Scheduler {
   SchedulerGauges gauges_;
 
   std::vector<std::unique_ptr<Active>> active_;
-  Sampler sampler_;
-  ForwardOutput out_;
+  ForwardOutput out_;  // rows to sample are sampled by the engine (on the device for a device engine)
   std::vector<TokenLogprob> top_scratch_;
   std::thread thread_;
 };

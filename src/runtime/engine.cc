@@ -246,6 +246,7 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
       out.item_rows[i + 1] = int64_t(out.row_positions.size());
     }
     const int64_t R = int64_t(out.row_positions.size());
+    if (!out.sampling.empty()) check_sampling(out, R);
     if (backend_) {
       device_items_.resize(batch.size());
       for (size_t i = 0; i < batch.size(); ++i)
@@ -261,12 +262,54 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
           out.argmax[size_t(r)] = int32_t(std::max_element(row, row + V) - row);
         }
       }
+      if (!out.sampling.empty()) {  // the reference: the CPU Sampler on each requested row
+        out.sampled.assign(size_t(R), -1);
+        for (int64_t r = 0; r < R; ++r) {
+          const RowSampling& rs = out.sampling[size_t(r)];
+          if (!rs.params) continue;
+          sampler_.sample(*rs.params, {out.logits.data() + r * V, size_t(V)}, rs.history, rs.step, sample_);
+          out.sampled[size_t(r)] = sample_.token;
+        }
+      }
     }
   } catch (...) {
     for (size_t i = 0; i < batch.size(); ++i) kv_->trim(batch[i].seq, items_[i].start);
     throw;
   }
   for (size_t i = 0; i < batch.size(); ++i) kv_->commit(batch[i].seq, items_[i].n);
+}
+
+// Row sampling requests, checked before any row is computed: one per row, valid params with a seed, histories of
+// distinct in-vocabulary tokens with counts ≥ 0 (a device sampler cannot report these mid-step).
+void Engine::check_sampling(const ForwardOutput& out, int64_t R) {
+  const int64_t V = spec().vocab_size;
+  BANYAN_CHECK(int64_t(out.sampling.size()) == R, "forward: {} row sampling requests for {} logits rows",
+               out.sampling.size(), R);
+  if (history_seen_.size() != size_t(V)) history_seen_.assign(size_t(V), 0);
+  for (int64_t r = 0; r < R; ++r) {
+    const RowSampling& rs = out.sampling[size_t(r)];
+    if (!rs.params) continue;
+    validate_sampling_params(*rs.params);
+    BANYAN_CHECK(rs.params->seed.has_value(), "forward: row {}: the sampling params carry no seed", r);
+    if (!penalties_enabled(*rs.params)) continue;
+    const char* bad = nullptr;
+    size_t at = 0;
+    for (; at < rs.history.size() && !bad; ++at) {
+      const PenaltyEntry& e = rs.history[at];
+      if (e.token < 0 || e.token >= V) bad = "outside the vocabulary";
+      else if (e.count < 0) bad = "a negative count";
+      else if (history_seen_[size_t(e.token)]) bad = "a repeated token";
+      else history_seen_[size_t(e.token)] = 1;
+    }
+    for (size_t i = 0; i < at; ++i) {
+      const int32_t t = rs.history[i].token;
+      if (t >= 0 && t < V) history_seen_[size_t(t)] = 0;
+    }
+    if (bad) {
+      const PenaltyEntry& e = rs.history[at - 1];
+      fail("forward: row {}: penalty history entry #{} (token {}, count {}) is {}", r, at - 1, e.token, e.count, bad);
+    }
+  }
 }
 
 void Engine::forward_cpu(std::span<BatchItem> batch, int64_t N, ForwardOutput& out) {

@@ -21,6 +21,7 @@
 #include "runtime/model_weights.h"
 #include "runtime/ops/moe.h"
 #include "runtime/ops/rope.h"
+#include "runtime/sampler.h"
 
 namespace banyan {
 
@@ -112,6 +113,18 @@ struct ForwardOutput {
   // unspecified (a device engine then downloads ids only: greedy decoding without the logits copy).
   bool argmax_only = false;
   std::vector<int32_t> argmax;
+  // Set by the caller: empty (every row's logits are returned), or one RowSampling (runtime/sampler.h) per row
+  // (rows of all items, in order): the engine's sampler (the CPU Sampler, or its device twin,
+  // runtime/ops/cuda/sampling_cuda.h) picks the row's token as Sampler::sample(*params, row, history, step) would.
+  // Then `sampled[r]` receives the token of each row with params (-1 for the others) and `logits` holds only the
+  // rows that have no params or ask for logits (the other rows of the buffer are unspecified): a device engine
+  // samples on the device and downloads token ids, not logits. The pointed-to params and histories must stay
+  // valid during forward(); params must be valid and carry a seed (else banyan::Error, no sequence changes).
+  std::vector<RowSampling> sampling;
+  std::vector<int32_t> sampled;
+  bool returns_logits(int64_t r) const {
+    return sampling.empty() || !sampling[size_t(r)].params || sampling[size_t(r)].logits;
+  }
 
   int64_t num_rows(size_t item) const { return item_rows[item + 1] - item_rows[item]; }
   std::span<const float> row(size_t item, int64_t j) const {
@@ -154,6 +167,7 @@ class Engine {
   void init(bool dummy);
   void forward_locked(std::span<BatchItem> batch, ForwardOutput& out);
   void forward_cpu(std::span<BatchItem> batch, int64_t n_tokens, ForwardOutput& out);
+  void check_sampling(const ForwardOutput& out, int64_t R);
   void run_layer(int layer, std::span<BatchItem> batch);
   void moe_block(int layer, const LayerWeights& w, std::span<BatchItem> batch);
 
@@ -183,6 +197,9 @@ class Engine {
   std::vector<DeviceItem> device_items_;
   ops::MoeScratch moe_scratch_;
   std::vector<float> final_rows_;
+  Sampler sampler_;  // the CPU engine's row sampling (ForwardOutput::sampling)
+  SampleResult sample_;
+  std::vector<uint8_t> history_seen_;  // per token: scratch of the history check (zero between calls)
 };
 
 }  // namespace banyan

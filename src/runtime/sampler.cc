@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "runtime/sampling_hash.h"
 
 namespace banyan {
 
@@ -18,17 +19,18 @@ constexpr int32_t kMaxTopLogprobs = 20;  // OpenAI's limit
 // treating it as greedy avoids logits / T overflowing to infinity.
 constexpr float kGreedyBelowTemperature = 1e-5f;
 
-// splitmix64's finaliser: a bijective 64-bit mix with good avalanche, enough for a counter-based stream.
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // Higher value first; equal values → lower token id first, so every selection is deterministic.
 bool ranks_before(float a_value, int32_t a_token, float b_value, int32_t b_token) {
   return a_value > b_value || (a_value == b_value && a_token < b_token);
+}
+
+// Step 1 for one token of the history: the repetition penalty when `repetition` (on, and the token is in prompt ∪
+// generated), then frequency and presence for a token generated `count` > 0 times. The CUDA sampler evaluates the
+// same expression with the same rounding (no fused multiply-add).
+float penalized(float x, bool repetition, int32_t count, const SamplingParams& p) {
+  if (repetition) x = x > 0.0f ? x / p.repetition_penalty : x * p.repetition_penalty;
+  if (count > 0) x -= static_cast<float>(count) * p.frequency_penalty + p.presence_penalty;
+  return x;
 }
 
 // Maximum of NaN-free values with independent accumulators: no loop-carried latency chain, vectorisable.
@@ -71,13 +73,38 @@ SamplingParams with_seed(SamplingParams params) {
   return params;
 }
 
-double Sampler::uniform_for_step(uint64_t seed, uint64_t step) {
-  const uint64_t bits = mix64(mix64(seed) ^ (step * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull));
-  return static_cast<double>(bits >> 11) * 0x1.0p-53;  // 53 random bits → [0, 1)
+double Sampler::uniform_for_step(uint64_t seed, uint64_t step) { return sampling::uniform_for_step(seed, step); }
+
+void PenaltyHistory::reset(std::span<const int32_t> prompt) {
+  entries_.clear();
+  at_.clear();
+  for (int32_t t : prompt) {
+    const auto [it, inserted] = at_.try_emplace(t, uint32_t(entries_.size()));
+    if (inserted) entries_.push_back({t, 0, 1});
+  }
+}
+
+void PenaltyHistory::add(int32_t token) {
+  const auto [it, inserted] = at_.try_emplace(token, uint32_t(entries_.size()));
+  if (inserted) entries_.push_back({token, 0, 0});
+  ++entries_[it->second].count;
 }
 
 void Sampler::sample(const SamplingParams& params, std::span<const float> logits, std::span<const int32_t> prompt,
                      std::span<const int32_t> generated, SampleResult& out) {
+  begin(params, logits);
+  apply_penalties(prompt, generated);
+  finish(logits, generated.size(), out);
+}
+
+void Sampler::sample(const SamplingParams& params, std::span<const float> logits,
+                     std::span<const PenaltyEntry> history, uint64_t step, SampleResult& out) {
+  begin(params, logits);
+  apply_penalties(history);
+  finish(logits, step, out);
+}
+
+void Sampler::begin(const SamplingParams& params, std::span<const float> logits) {
   validate_sampling_params(params);
   BANYAN_CHECK(params.seed.has_value(), "sampler: the sampling params carry no seed (pass them through with_seed)");
   params_ = &params;
@@ -92,6 +119,7 @@ void Sampler::sample(const SamplingParams& params, std::span<const float> logits
     seen_.assign(vocab, 0);
     touched_.clear();
     touched_.reserve(vocab);
+    dense_.assign(vocab, 0.0f);
   }
   // Branch-free scans; the offending token is looked up only on failure.
   constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -108,9 +136,11 @@ void Sampler::sample(const SamplingParams& params, std::span<const float> logits
   }
   const float best = max_value(logits);
   BANYAN_CHECK(best != -kInf, "sampler: every logit is -inf; no token can be sampled");
+}
 
-  apply_penalties(prompt, generated);
-  out.token = params_->temperature < kGreedyBelowTemperature ? pick_greedy() : pick_random(generated.size());
+void Sampler::finish(std::span<const float> logits, uint64_t step, SampleResult& out) {
+  const SamplingParams& params = *params_;
+  out.token = params_->temperature < kGreedyBelowTemperature ? pick_greedy() : pick_random(step);
 
   out.top_logprobs.clear();
   if (params_->logprobs) {
@@ -146,14 +176,37 @@ void Sampler::apply_penalties(std::span<const int32_t> prompt, std::span<const i
     ++counts_[generated[i]];
   }
   for (int32_t t : touched_) {
-    float& x = work_logits_[t];
-    if (repetition) x = x > 0.0f ? x / params_->repetition_penalty : x * params_->repetition_penalty;
-    if (counts_[t] > 0)
-      x -= static_cast<float>(counts_[t]) * params_->frequency_penalty + params_->presence_penalty;
+    work_logits_[t] = penalized(work_logits_[t], repetition, counts_[t], *params_);
     counts_[t] = 0;
     seen_[t] = 0;
   }
   touched_.clear();
+}
+
+void Sampler::apply_penalties(std::span<const PenaltyEntry> history) {
+  if (!penalties_enabled(*params_)) return;
+  const bool repetition = params_->repetition_penalty != 1.0f;
+  const auto vocab = static_cast<int64_t>(work_logits_.size());
+  auto reset = [&] {
+    for (int32_t t : touched_) seen_[t] = 0;
+    touched_.clear();
+  };
+  for (size_t i = 0; i < history.size(); ++i) {
+    const PenaltyEntry& e = history[i];
+    if (e.token < 0 || e.token >= vocab || e.count < 0 || seen_[e.token]) [[unlikely]] {
+      reset();
+      fail("sampler: penalty history entry #{} (token {}, count {}) is {}", i, e.token, e.count,
+           e.token < 0 || e.token >= vocab ? "outside the vocabulary"
+           : e.count < 0                   ? "a negative count"
+                                           : "a repeated token");
+    }
+    seen_[e.token] = 1;
+    touched_.push_back(e.token);
+  }
+  reset();
+  for (const PenaltyEntry& e : history)
+    work_logits_[e.token] =
+        penalized(work_logits_[e.token], repetition && (e.in_prompt != 0 || e.count > 0), e.count, *params_);
 }
 
 int32_t Sampler::pick_greedy() const {
@@ -237,6 +290,7 @@ size_t Sampler::keep_nucleus(size_t n, float max_scaled_logit, float inv_tempera
 int32_t Sampler::pick_random(uint64_t step) {
   const float inv_temperature = 1.0f / params_->temperature;
   size_t n = select_top_k(inv_temperature);
+  const size_t n_top_k = n;
 
   // Softmax numerators relative to the best logit (which top-k always keeps), so the best has value 1.
   float max_value = -std::numeric_limits<float>::infinity();
@@ -260,6 +314,11 @@ int32_t Sampler::pick_random(uint64_t step) {
         std::remove_if(first, first + n, [&](const Candidate& c) { return c.value < threshold; }) - first);
   }
 
+  // The kept set is fixed; the draw walks it in ascending token id (see the header). Without truncation by top-k
+  // or top-p the candidates are still in id order (filled that way; min-p's remove_if keeps the order).
+  const bool in_id_order = n_top_k == work_logits_.size() && params_->top_p >= 1.0f;
+  if (!in_id_order) n = order_kept_by_id(n);
+
   double kept = 0.0;
   for (size_t i = 0; i < n; ++i) kept += candidates_[i].value;
   const double r = uniform_for_step(*params_->seed, step) * kept;
@@ -272,6 +331,27 @@ int32_t Sampler::pick_random(uint64_t step) {
   for (size_t i = n; i-- > 0;)
     if (candidates_[i].value > 0.0f) return candidates_[i].token;
   return candidates_[0].token;
+}
+
+// Puts candidates_[0, n) in ascending token id: a small set is sorted; a large one is scattered into the dense
+// per-token scratch and read back in id order (tokens whose numerator is 0 are dropped: they can never be drawn,
+// and adding 0 changes no sum).
+size_t Sampler::order_kept_by_id(size_t n) {
+  auto first = candidates_.begin();
+  const size_t vocab = work_logits_.size();
+  if (n * 16 <= vocab) {
+    std::sort(first, first + n, [](const Candidate& a, const Candidate& b) { return a.token < b.token; });
+    return n;
+  }
+  for (size_t i = 0; i < n; ++i) dense_[size_t(candidates_[i].token)] = candidates_[i].value;
+  size_t m = 0;
+  for (size_t t = 0; t < vocab; ++t) {
+    if (dense_[t] > 0.0f) {
+      candidates_[m++] = {dense_[t], static_cast<int32_t>(t)};
+      dense_[t] = 0.0f;
+    }
+  }
+  return m;  // ≥ 1: the best token's numerator is 1
 }
 
 float raw_logprobs(std::span<const float> logits, int32_t token, size_t top_n, std::vector<TokenLogprob>& top) {

@@ -32,7 +32,9 @@ class DeviceBackend {
   virtual std::unique_ptr<KvPageMemory> make_kv_page_memory() = 0;
   // Runs every layer for the batch: tokens [n_tokens] (item i owns rows [items[i].begin, +n)); out.item_rows and
   // out.row_positions are filled by the engine, the backend fills out.logits (or out.argmax when
-  // out.argmax_only) and the items' router taps. Throws banyan::Error on device errors.
+  // out.argmax_only), out.sampled when out.sampling is set (checked by the engine: one entry per row, valid
+  // params with seeds, valid histories; rows with params are sampled on the device, and only the rows
+  // out.returns_logits(r) are downloaded) and the items' router taps. Throws banyan::Error on device errors.
   virtual void forward(std::span<BatchItem> batch, std::span<const DeviceItem> items, const int32_t* tokens,
                        int64_t n_tokens, const ops::KvLayout& layout, ForwardOutput& out) = 0;
   // Device memory the backend holds (weights + workspaces), bytes.

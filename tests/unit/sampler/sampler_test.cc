@@ -395,3 +395,121 @@ TEST(Sampler, RawLogprobsByHand) {
   EXPECT_TRUE(top.empty());
   EXPECT_THROW(raw_logprobs(logits, 3, 0, top), Error);
 }
+
+namespace {
+
+// The documented semantics written out plainly (full sorts, no shortcuts): penalties off, steps 3–7 on `logits`
+// with the draw walking the kept set in ascending token id. Returns the token.
+int32_t reference_draw(const std::vector<float>& logits, const SamplingParams& p, uint64_t step) {
+  const size_t vocab = logits.size();
+  const float inv_t = 1.0f / p.temperature;
+  std::vector<int32_t> order(vocab);
+  std::iota(order.begin(), order.end(), 0);
+  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::sort(order.begin(), order.end(), by_logit);
+  const size_t k = p.top_k > 0 && size_t(p.top_k) < vocab ? size_t(p.top_k) : vocab;
+  order.resize(k);
+  float best = -INFINITY;
+  for (int32_t t : order) best = std::max(best, logits[t] * inv_t);
+  std::vector<float> value(vocab, 0.0f);
+  double total = 0;
+  for (int32_t t : order) total += value[t] = std::exp(logits[t] * inv_t - best);
+  if (p.top_p < 1.0f) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return value[a] > value[b] || (value[a] == value[b] && a < b); });
+    double mass = 0;
+    size_t n = 0;
+    while (n < order.size()) {
+      mass += value[order[n++]];
+      if (mass >= double(p.top_p) * total) break;
+    }
+    order.resize(n);
+  }
+  std::vector<int32_t> kept;
+  for (int32_t t : order)
+    if (value[t] >= p.min_p * 1.0f) kept.push_back(t);
+  std::sort(kept.begin(), kept.end());
+  double sum = 0;
+  for (int32_t t : kept) sum += value[t];
+  const double r = Sampler::uniform_for_step(*p.seed, step) * sum;
+  double cumulative = 0;
+  for (int32_t t : kept)
+    if (r < (cumulative += value[t])) return t;
+  return kept.back();
+}
+
+}  // namespace
+
+TEST(Sampler, DrawWalksTheKeptSetInTokenIdOrder) {
+  // Every truncation path of the Sampler (top-k heap and nth_element, the nucleus histogram, min-p, the sort and
+  // dense reorderings) against the plain reference, with the same uniforms: the tokens must be identical.
+  struct Case {
+    int32_t top_k;
+    float top_p, min_p, temperature;
+  };
+  const std::vector<Case> cases = {{0, 1.0f, 0.0f, 1.0f},   {40, 1.0f, 0.0f, 0.7f},  {0, 0.9f, 0.0f, 1.0f},
+                                   {0, 0.5f, 0.1f, 1.5f},   {40, 0.9f, 0.1f, 0.7f},  {1, 1.0f, 0.0f, 1.0f},
+                                   {5000, 0.95f, 0.0f, 1.0f}, {0, 1.0f, 0.1f, 0.7f}, {2000, 1.0f, 0.0f, 1.5f},
+                                   {0, 0.999f, 0.0f, 1.5f}};
+  int checked = 0;
+  for (size_t vocab : {size_t(1000), size_t(32000)}) {
+    for (uint32_t trial = 0; trial < 6; ++trial) {
+      auto logits = random_logits(vocab, 100 + trial, trial % 2 ? 1.0f : 4.0f);
+      for (const Case& c : cases) {
+        SamplingParams p = seeded(trial * 31 + 7, c.temperature);
+        p.top_k = c.top_k;
+        p.top_p = c.top_p;
+        p.min_p = c.min_p;
+        Sampler sampler;
+        for (uint64_t step = 0; step < 4; ++step) {
+          const std::vector<PenaltyEntry> none;
+          SampleResult got;
+          sampler.sample(p, logits, none, step, got);
+          ASSERT_EQ(got.token, reference_draw(logits, p, step))
+              << "vocab " << vocab << " trial " << trial << " top_k " << c.top_k << " top_p " << c.top_p
+              << " min_p " << c.min_p << " T " << c.temperature << " step " << step;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 2 * 6 * 10 * 4);
+}
+
+TEST(Sampler, SparseHistoryGivesTheSameResultAsSpans) {
+  std::mt19937 rng(5);
+  const size_t vocab = 3000;
+  for (int trial = 0; trial < 40; ++trial) {
+    const auto logits = random_logits(vocab, 200 + trial, 2.0f);
+    std::uniform_int_distribution<int32_t> token(0, 60);  // a small range: many repeats
+    std::vector<int32_t> prompt(size_t(trial % 7) * 5), generated(size_t(trial % 5) * 6);
+    for (auto& t : prompt) t = token(rng);
+    for (auto& t : generated) t = token(rng);
+    SamplingParams p = seeded(uint64_t(trial), trial % 3 == 0 ? 0.0f : 0.8f);
+    p.repetition_penalty = trial % 2 ? 1.3f : 1.0f;
+    p.presence_penalty = trial % 4 < 2 ? 0.4f : 0.0f;
+    p.frequency_penalty = trial % 3 ? -0.3f : 0.2f;
+    p.top_p = 0.9f;
+    PenaltyHistory history;
+    history.reset(prompt);
+    for (int32_t t : generated) history.add(t);
+    Sampler a, b;
+    SampleResult ra, rb;
+    a.sample(p, logits, prompt, generated, ra);
+    b.sample(p, logits, history.entries(), generated.size(), rb);
+    EXPECT_EQ(ra.token, rb.token) << "trial " << trial;
+    for (size_t i = 0; i < vocab; ++i)
+      ASSERT_EQ(a.penalized_logits()[i], b.penalized_logits()[i]) << "trial " << trial << " token " << i;
+  }
+  // Bad lists are errors and leave the workspace usable.
+  SamplingParams p = seeded(1);
+  p.presence_penalty = 0.5f;
+  Sampler s;
+  SampleResult r;
+  const std::vector<float> logits = {0.0f, 1.0f, 2.0f};
+  EXPECT_THROW(s.sample(p, logits, std::vector<PenaltyEntry>{{1, 1, 0}, {1, 2, 0}}, 0, r), Error);
+  EXPECT_THROW(s.sample(p, logits, std::vector<PenaltyEntry>{{3, 1, 0}}, 0, r), Error);
+  EXPECT_THROW(s.sample(p, logits, std::vector<PenaltyEntry>{{0, -1, 0}}, 0, r), Error);
+  s.sample(p, logits, std::vector<PenaltyEntry>{{1, 1, 0}}, 0, r);
+  EXPECT_EQ(s.penalized_logits()[1], 0.5f);
+}
