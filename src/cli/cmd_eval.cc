@@ -2,6 +2,7 @@
 // `banyan eval nll --model DIR --jsonl IN [--experts FILE]`: each input line {"ids": [...]} gives one output
 // line {"nll": mean −log p(x_t | x_<t) over t ≥ 1, "top_ids": [5], "top_logits": [5]} (last position).
 // --experts FILE: JSON list of allowed expert ids (every MoE layer) or a list of lists (one per MoE layer).
+// --expert-dtype bf16|fp8: the routed experts re-encoded at load (EngineOptions::expert_dtype).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -22,7 +23,7 @@ RegisterCommand reg_eval{{"eval", "Evaluate a model (nll, quality, placement, ..
                           [](CLI::App& sub) { return setup_eval_subcommands(sub); }}};
 
 struct NllArgs {
-  std::string model, jsonl, experts;
+  std::string model, jsonl, experts, expert_dtype;
   int threads = 0;
   int top_k = 0;  // 0: the config's
 };
@@ -72,6 +73,7 @@ double mean_nll(const ForwardOutput& out, size_t item, const std::vector<int32_t
 int run_nll(const NllArgs& a) {
   EngineOptions opt;
   opt.threads = a.threads;
+  opt.expert_dtype = parse_expert_dtype(a.expert_dtype);
   auto engine = Engine::load(a.model, opt);
   std::optional<ExpertRestriction> restriction;
   std::optional<int> top_k = a.top_k > 0 ? std::optional<int>(a.top_k) : std::nullopt;
@@ -144,6 +146,9 @@ RegisterEvalCommand reg_nll{{"nll", "Mean next-token NLL of id sequences (JSONL 
                                               "JSON file: allowed expert ids, or one list per MoE layer");
                                sub.add_option("--top-k", a->top_k, "Override the experts chosen per token");
                                sub.add_option("--threads", a->threads, "Threads (default: all cores)");
+                               sub.add_option("--expert-dtype", a->expert_dtype,
+                                              "Routed experts as bf16 or fp8 (quantised then dequantised at load)")
+                                   ->check(CLI::IsMember({"bf16", "fp8"}));
                                return [a] { return run_nll(*a); };
                              }}};
 

@@ -49,6 +49,10 @@ RegisterCommand reg{{"serve", "serve a model (or node bundle) over an OpenAI-com
                        sub.add_option("--threads", o->threads, "engine threads (0: all cores)")->default_val(0);
                        sub.add_option("--device", o->device, "engine device: cpu, cuda or cuda:i (one node per GPU)")
                            ->default_val("cpu");
+                       sub.add_option("--expert-dtype", o->expert_dtype,
+                                      "routed-expert storage: bf16 or fp8 (e4m3 + fp32 row scales; on cpu the "
+                                      "dequantised values); default: the checkpoint's")
+                           ->check(CLI::IsMember({"bf16", "fp8"}));
                        sub.add_option("--queue", o->queue, "max requests waiting for a slot (then 429)")
                            ->default_val(64)->check(CLI::Range(0, 100000));
                        sub.add_option("--prefill-chunk", o->prefill_chunk, "prompt tokens per scheduler step")

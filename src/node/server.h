@@ -21,6 +21,7 @@ struct ServerOptions {
   size_t cache_bytes = size_t(256) << 20;  // prefix cache budget
   int threads = 0;               // engine threads (0: all cores)
   std::string device = "cpu";    // engine device: cpu, cuda or cuda:i
+  std::string expert_dtype;      // routed experts: "" (the checkpoint's), bf16 or fp8 (EngineOptions::expert_dtype)
   int queue = 64;                // max requests waiting for a slot
   int64_t prefill_chunk = 256;   // prompt tokens per scheduler step
 };
