@@ -21,6 +21,7 @@ namespace {
 struct CalibrateArgs {
   std::string model, corpus, out;
   int64_t per_domain = 50, tokens = 256;
+  std::string select = "spread";
   int batch = 8, threads = 0;
   bool no_output_norms = false;
 };
@@ -28,13 +29,15 @@ struct CalibrateArgs {
 int run_calibrate(const CalibrateArgs& a) {
   namespace fs = std::filesystem;
   Tokenizer tokenizer = Tokenizer::load(a.model);
-  std::vector<Document> docs = select_documents(a.corpus, tokenizer, a.per_domain, a.tokens);
+  const DocumentSelection selection = parse_selection(a.select);
+  std::vector<Document> docs = select_documents(a.corpus, tokenizer, a.per_domain, a.tokens, selection);
   BANYAN_CHECK(!docs.empty(), "{}: no document has {} tokens", a.corpus, a.tokens);
   std::map<std::string, int> per_domain;
   for (const auto& d : docs) ++per_domain[d.domain];
   std::string summary;
   for (const auto& [dom, n] : per_domain) summary += fmt::format(" {} {}", dom, n);
-  spdlog::info("calibrate: {} documents of {} tokens:{}", docs.size(), a.tokens, summary);
+  spdlog::info("calibrate: {} documents of {} tokens ({} per domain):{}", docs.size(), a.tokens,
+               selection_name(selection), summary);
 
   EngineOptions eo;
   eo.threads = a.threads;
@@ -50,6 +53,9 @@ int run_calibrate(const CalibrateArgs& a) {
   p.corpus = fs::absolute(a.corpus).string();
   p.per_domain = a.per_domain;
   p.seq_tokens = a.tokens;
+  p.selection = std::string(selection_name(selection));
+  p.lines.clear();
+  for (const auto& d : docs) p.lines.push_back(int64_t(d.line));
   write_profiles(a.out, p);
   fmt::print("{}\t{} documents\t{} tokens\n", a.out, p.docs, p.total_tokens());
   return 0;
@@ -63,6 +69,10 @@ RegisterCommand reg{{"calibrate", "Profile the router on a corpus (per-document 
                        sub.add_option("--out", a->out, "Output profiles (.safetensors)")->required();
                        sub.add_option("--per-domain", a->per_domain, "Documents per domain (default 50)");
                        sub.add_option("--tokens", a->tokens, "Tokens per document (default 256)");
+                       sub.add_option("--select", a->select,
+                                      "Which qualifying documents of a domain: spread (evenly spaced over the whole "
+                                      "domain, default) or first (the first in file order, before session 5)")
+                           ->check(CLI::IsMember({"first", "spread"}));
                        sub.add_option("--batch", a->batch, "Documents per forward pass (default 8)");
                        sub.add_option("--threads", a->threads, "CPU threads (default: all)");
                        sub.add_flag("--no-output-norms", a->no_output_norms,

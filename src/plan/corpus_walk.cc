@@ -1,5 +1,6 @@
 #include "plan/corpus_walk.h"
 
+#include <algorithm>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -21,8 +22,29 @@ std::string_view utf8_prefix(std::string_view text, size_t max_code_points) {
   return text;
 }
 
+std::string_view selection_name(DocumentSelection selection) {
+  return selection == DocumentSelection::kSpread ? "spread" : "first";
+}
+
+DocumentSelection parse_selection(std::string_view name) {
+  if (name == "first") return DocumentSelection::kFirst;
+  if (name == "spread") return DocumentSelection::kSpread;
+  fail("document selection '{}': expected first or spread", name);
+}
+
+std::vector<size_t> selected_indices(size_t qualifying, int64_t per_domain, DocumentSelection selection) {
+  BANYAN_CHECK(per_domain >= 1, "document selection: per-domain ({}) must be positive", per_domain);
+  const size_t k = std::min(qualifying, size_t(per_domain));
+  std::vector<size_t> out(k);
+  for (size_t i = 0; i < k; ++i) {
+    // floor((i + 0.5) * n / k) in integers; steps of n / k >= 1 keep the indices distinct and increasing.
+    out[i] = selection == DocumentSelection::kFirst || k == qualifying ? i : (2 * i + 1) * qualifying / (2 * k);
+  }
+  return out;
+}
+
 std::vector<Document> select_documents(const std::filesystem::path& corpus, const Tokenizer& tokenizer,
-                                       int64_t per_domain, int64_t tokens) {
+                                       int64_t per_domain, int64_t tokens, DocumentSelection selection) {
   BANYAN_CHECK(per_domain >= 1 && tokens >= 1, "document walk: per-domain ({}) and tokens ({}) must be positive",
                per_domain, tokens);
   std::map<std::string, std::vector<Document>> by_domain;  // sorted by domain
@@ -41,7 +63,8 @@ std::vector<Document> select_documents(const std::filesystem::path& corpus, cons
                      text->is_string(),
                  "{}:{}: record needs string fields \"domain\" and \"text\"", corpus.string(), reader.line_number());
     auto& kept = by_domain[domain->get<std::string>()];
-    if (int64_t(kept.size()) >= per_domain) continue;
+    // kFirst stops tokenizing a domain once it is full; kSpread keeps every qualifying document, picks below.
+    if (selection == DocumentSelection::kFirst && int64_t(kept.size()) >= per_domain) continue;
     const std::string& full = text->get_ref<const std::string&>();
     std::vector<TokenId> ids;
     try {
@@ -60,7 +83,7 @@ std::vector<Document> select_documents(const std::filesystem::path& corpus, cons
   }
   std::vector<Document> out;
   for (auto& [domain, docs] : by_domain)
-    for (auto& d : docs) out.push_back(std::move(d));
+    for (size_t i : selected_indices(docs.size(), per_domain, selection)) out.push_back(std::move(docs[i]));
   return out;
 }
 

@@ -123,6 +123,7 @@ nlohmann::json plan_to_json(const Plan& plan) {
     j["calibration"] = {{"profiles", c.profiles},     {"corpus", c.corpus},         {"documents", c.documents},
                         {"tokens", c.tokens},         {"per_domain", c.per_domain}, {"seq_tokens", c.seq_tokens},
                         {"domains", c.domains},       {"doc_cluster", c.doc_cluster}};
+    if (!c.selection.empty()) j["calibration"]["selection"] = c.selection;
   } else {
     j["calibration"] = nullptr;
   }
@@ -174,6 +175,7 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& label) {
       cal.tokens = c.value("tokens", int64_t(0));
       cal.per_domain = c.value("per_domain", int64_t(0));
       cal.seq_tokens = c.value("seq_tokens", int64_t(0));
+      cal.selection = c.value("selection", "");
       cal.domains = c.value("domains", std::map<std::string, int64_t>{});
       cal.doc_cluster = c.value("doc_cluster", std::vector<int>{});
       p.calibration = cal;

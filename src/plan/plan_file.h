@@ -49,6 +49,7 @@ struct PlanCalibration {
   int64_t tokens = 0;
   int64_t per_domain = 0;
   int64_t seq_tokens = 0;
+  std::string selection;                   // the profiles' document selection (empty: not recorded)
   std::map<std::string, int64_t> domains;  // documents per domain
   std::vector<int> doc_cluster;            // per calibration document: its cluster (or winning node)
 };

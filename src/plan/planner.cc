@@ -370,6 +370,7 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
     cal.tokens = p.total_tokens();
     cal.per_domain = p.per_domain;
     cal.seq_tokens = p.seq_tokens;
+    cal.selection = p.selection;
     for (const auto& d : p.domains) ++cal.domains[d];
     cal.doc_cluster = doc_cluster;
     plan.calibration = cal;

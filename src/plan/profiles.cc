@@ -59,6 +59,8 @@ void Profiles::validate(const std::string& label) const {
                out_norm.size(), n);
   BANYAN_CHECK(domains.size() == size_t(docs), "{}: {} domains for {} documents", label, domains.size(), docs);
   BANYAN_CHECK(tokens.size() == size_t(docs), "{}: {} token counts for {} documents", label, tokens.size(), docs);
+  BANYAN_CHECK(lines.empty() || lines.size() == size_t(docs), "{}: {} corpus lines for {} documents", label,
+               lines.size(), docs);
   BANYAN_CHECK(moe_layers.size() == size_t(layers), "{}: {} MoE layer indices for {} profile layers", label,
                moe_layers.size(), layers);
 }
@@ -71,6 +73,8 @@ void write_profiles(const std::filesystem::path& path, const Profiles& p) {
       {"top_k", p.top_k},          {"moe_layers", p.moe_layers},   {"domains", p.domains},
       {"tokens", p.tokens},
   };
+  if (!p.selection.empty()) meta["selection"] = p.selection;
+  if (!p.lines.empty()) meta["lines"] = p.lines;
   Shape shape{p.docs, p.layers, p.experts};
   std::vector<TensorSpec> specs{{"probs", DType::F32, shape}, {"counts", DType::F32, shape}};
   if (!p.topk_mass.empty()) specs.push_back({"topk_mass", DType::F32, shape});
@@ -107,6 +111,8 @@ Profiles read_profiles(const std::filesystem::path& path) {
     p.moe_layers = meta.at("moe_layers").get<std::vector<int>>();
     p.domains = meta.at("domains").get<std::vector<std::string>>();
     p.tokens = meta.at("tokens").get<std::vector<int64_t>>();
+    p.selection = meta.value("selection", "");
+    p.lines = meta.value("lines", std::vector<int64_t>{});
   } catch (const nlohmann::json::exception& e) {
     fail("{}: bad profiles metadata: {}", path.string(), e.what());
   }

@@ -30,10 +30,12 @@ struct Profiles {
   std::string corpus;
   int64_t per_domain = 0;   // cap on documents per domain
   int64_t seq_tokens = 0;   // tokens per document
+  std::string selection;    // corpus walk's document selection ("first" / "spread"; empty: not recorded)
   int64_t top_k = 0;
   std::vector<int> moe_layers;       // decoder layer index of each profile layer
   std::vector<std::string> domains;  // per doc
   std::vector<int64_t> tokens;       // per doc
+  std::vector<int64_t> lines;        // per doc: 1-based corpus line (optional: empty when not recorded)
 
   size_t offset(int64_t doc, int64_t layer) const { return size_t((doc * layers + layer) * experts); }
   const float* probs_at(int64_t doc, int64_t layer) const { return probs.data() + offset(doc, layer); }

@@ -26,8 +26,11 @@ start_router --placement auto --score-timeout-ms 20000
 log "cluster up after $(($(date +%s) - T0)) s"
 
 # 1. Placement follows the plan's calibration clusters.
+# A domain "clearly belongs" to a cluster with more than 3/4 of its calibration documents there (--share 0.8 of 12):
+# calibrate's spread selection (session 5) mixes each domain's sub-genres, and es_prose then splits 9 / 3 between
+# the de/es/fr and it/ja clusters, its held-out prompts going 3 of 4 to the latter.
 python3 "$HERE/route/pick_prompts.py" "$CLUSTER_DIR/plan.json" "$SHARED/data/heldout-dev.jsonl.xz" --per-domain 4 \
-  >"$WORK/prompts.json"
+  --share 0.8 >"$WORK/prompts.json"
 python3 - "$WORK/prompts.json" <<'PY' || fail "the plan has too few clearly clustered domains"
 import json, sys
 p = json.load(open(sys.argv[1]))
@@ -42,8 +45,9 @@ import json, sys
 d = json.loads(sys.argv[1])
 share = d["correct"] / d["total"]
 print(f"placement agrees with the plan's clusters on {d['correct']}/{d['total']} prompts ({share:.0%})")
-# Measured: 26/31 with this plan (C code tends to go to the node of the Python+English+German cluster, whose experts
-# cover code too); chance is 1/3. Every node must get some of its own cluster's prompts.
+# Measured: 24/31 with calibrate's first-N selection (C code tended to go to the node of the Python+English+German
+# cluster); with the spread selection 22/31 at --share 0.75 (es_prose, 9 / 3, counted) and 21-22/27 at --share 0.8;
+# chance is 1/3. Every node must get some of its own cluster's prompts.
 for dom, v in sorted(d["by_domain"].items()):
     print(f"  {dom:12s} expected {v['expected']}: {v['got']}")
 hit = {v["expected"] for v in d["by_domain"].values() if v["got"].get(v["expected"], 0) > 0}

@@ -111,6 +111,68 @@ TEST(CorpusWalk, SelectsByDomainInFileOrder) {
   fs::remove_all(dir);
 }
 
+TEST(CorpusWalk, SelectedIndices) {
+  using V = std::vector<size_t>;
+  // spread: floor((i + 0.5) * n / k)
+  EXPECT_EQ(selected_indices(10, 4, DocumentSelection::kSpread), (V{1, 3, 6, 8}));
+  EXPECT_EQ(selected_indices(10, 4, DocumentSelection::kFirst), (V{0, 1, 2, 3}));
+  EXPECT_EQ(selected_indices(7, 3, DocumentSelection::kSpread), (V{1, 3, 5}));
+  EXPECT_EQ(selected_indices(100, 50, DocumentSelection::kSpread).back(), 99u);
+  EXPECT_EQ(selected_indices(100, 50, DocumentSelection::kSpread).front(), 1u);
+  EXPECT_EQ(selected_indices(3, 5, DocumentSelection::kSpread), (V{0, 1, 2}));  // fewer than asked: all
+  EXPECT_EQ(selected_indices(0, 5, DocumentSelection::kSpread), V{});
+  // Distinct and increasing for every n >= k.
+  for (size_t n = 1; n < 200; ++n)
+    for (int64_t k = 1; k <= 60; ++k) {
+      V idx = selected_indices(n, k, DocumentSelection::kSpread);
+      ASSERT_EQ(idx.size(), std::min(n, size_t(k)));
+      for (size_t i = 0; i < idx.size(); ++i) {
+        ASSERT_LT(idx[i], n);
+        if (i > 0) {
+          ASSERT_LT(idx[i - 1], idx[i]);
+        }
+      }
+    }
+  EXPECT_EQ(parse_selection("spread"), DocumentSelection::kSpread);
+  EXPECT_EQ(parse_selection("first"), DocumentSelection::kFirst);
+  EXPECT_EQ(selection_name(DocumentSelection::kSpread), "spread");
+  EXPECT_THROW(parse_selection("last"), Error);
+}
+
+// Both selections on a small corpus: domain aa has 7 qualifying documents (and short ones between them), zz 2.
+TEST(CorpusWalk, SpreadSelectionOverTheWholeDomain) {
+  fs::path dir = banyan::test::make_temp_dir("walk_spread");
+  {
+    std::ofstream f(dir / "c.jsonl");
+    const char* words[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"};
+    for (int i = 0; i < 7; ++i) {
+      f << fmt::format(R"({{"domain":"aa","text":"{} one two three four five six"}})", words[i]) << "\n";
+      f << R"({"domain":"aa","text":"short"})" << "\n";  // never qualifies
+      if (i == 3) f << R"({"domain":"zz","text":"nine ten eleven twelve thirteen fourteen"})" << "\n";
+    }
+    f << R"({"domain":"zz","text":"sixteen seventeen eighteen nineteen twenty more words"})" << "\n";
+  }
+  // aa's qualifying documents are on lines 1, 3, 5, 7, 10, 12, 14 (line 9 is zz's first); zz's on 9 and 16.
+  Tokenizer tok = Tokenizer::load(banyan::test::fixtures_dir() / "models" / "qwen3_moe");
+  auto lines = [](const std::vector<Document>& docs) {
+    std::vector<std::pair<std::string, size_t>> out;
+    for (const auto& d : docs) out.emplace_back(d.domain, d.line);
+    return out;
+  };
+  using L = std::vector<std::pair<std::string, size_t>>;
+  auto first = select_documents(dir / "c.jsonl", tok, 3, 4, DocumentSelection::kFirst);
+  EXPECT_EQ(lines(first), (L{{"aa", 1}, {"aa", 3}, {"aa", 5}, {"zz", 9}, {"zz", 16}}));
+  auto spread = select_documents(dir / "c.jsonl", tok, 3, 4, DocumentSelection::kSpread);
+  // indices 1, 3, 5 of aa's 7 qualifying documents; zz has fewer than 3: both.
+  EXPECT_EQ(lines(spread), (L{{"aa", 3}, {"aa", 7}, {"aa", 12}, {"zz", 9}, {"zz", 16}}));
+  for (const auto& d : spread) EXPECT_EQ(d.tokens.size(), 4u);
+  auto beta = tok.encode("beta one two three four five six");
+  EXPECT_EQ(spread[0].tokens, std::vector<TokenId>(beta.begin(), beta.begin() + 4));
+  // The default is the protocol's first-N walk.
+  EXPECT_EQ(lines(select_documents(dir / "c.jsonl", tok, 3, 4)), lines(first));
+  fs::remove_all(dir);
+}
+
 // Protocol banyan-quality-v1 step 1 on heldout-dev: the counts QUALITY.md publishes.
 TEST(CorpusWalk, HeldoutDevGivesTheProtocolsSequences) {
   BANYAN_REQUIRE_SHARED(shared);

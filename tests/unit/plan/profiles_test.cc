@@ -12,9 +12,13 @@ using namespace banyan;
 TEST(ProfilesFile, RoundTrip) {
   Profiles a = banyan::test::make_grouped_profiles(3, 4, 2, 8, 1);
   a.out_norm.assign(a.probs.size(), 0.5f);
+  a.selection = "spread";
+  for (int64_t d = 0; d < a.docs; ++d) a.lines.push_back(3 * d + 2);
   auto dir = banyan::test::make_temp_dir("profiles");
   write_profiles(dir / "p.safetensors", a);
   Profiles b = read_profiles(dir / "p.safetensors");
+  EXPECT_EQ(b.selection, "spread");
+  EXPECT_EQ(b.lines, a.lines);
   EXPECT_EQ(b.docs, 12);
   EXPECT_EQ(b.layers, 2);
   EXPECT_EQ(b.experts, 8);
@@ -41,6 +45,8 @@ TEST(ProfilesFile, OptionalTensorsMayBeAbsent) {
   Profiles b = read_profiles(dir / "p.safetensors");
   EXPECT_TRUE(b.topk_mass.empty());
   EXPECT_TRUE(b.out_norm.empty());
+  EXPECT_TRUE(b.lines.empty());  // provenance written since session 5: absent is fine
+  EXPECT_EQ(b.selection, "");
   std::filesystem::remove_all(dir);
 }
 
@@ -49,6 +55,9 @@ TEST(ProfilesFile, RejectsInconsistentProfiles) {
   a.domains.pop_back();
   auto dir = banyan::test::make_temp_dir("profiles");
   EXPECT_THROW(write_profiles(dir / "p.safetensors", a), Error);
+  Profiles c = banyan::test::make_grouped_profiles(2, 2, 1, 4, 3);
+  c.lines = {1};  // one line for four documents
+  EXPECT_THROW(write_profiles(dir / "c.safetensors", c), Error);
   // A safetensors file without the metadata is not a profiles file.
   {
     SafetensorsWriter w(dir / "q.safetensors", {{"probs", DType::F32, {1, 1, 1}}});
