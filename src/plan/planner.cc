@@ -159,9 +159,11 @@ PlanOptions resolve_auto(const PlanOptions& options, const Profiles* profiles) {
   else
     o.criterion = Criterion::Probs;
   o.balance = true;
-  // Refinement where every node keeps at least half the experts (see kAutoRefineRounds).
+  // Refinement for every disjoint split and where every node keeps at least half the experts (see
+  // kAutoRefineRounds); budget plans of fewer experts per node were never measured.
   const int64_t local = o.experts_per_node > 0 ? o.experts_per_node : profiles->experts / o.nodes;
-  if (o.refine == 0 && 2 * local >= profiles->experts) o.refine = kAutoRefineRounds;
+  if (o.refine == 0 && (o.scheme == Scheme::Clustered || 2 * local >= profiles->experts))
+    o.refine = kAutoRefineRounds;
   return o;
 }
 

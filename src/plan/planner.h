@@ -25,7 +25,7 @@
 //              (oracle 7.51 -> 6.79); 4 disjoint quarters 35.4 -> 33.8. The user's criterion/balance are ignored,
 //              --replicate is kept. The written plan records the resolved scheme, criterion and balance, and
 //              node_top_k = auto_node_top_k(...) unless --node-top-k is given; refinement (kAutoRefineRounds)
-//              when every node keeps at least half the experts.
+//              for disjoint splits and when every node keeps at least half the experts.
 // Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
 #pragma once
 #include <filesystem>
@@ -86,11 +86,12 @@ PlanModel load_plan_model(const std::filesystem::path& dir);
 // and run per token and layer instead of k (12 = 1.5x at half the experts, 24 = 3x at a quarter).
 int64_t auto_node_top_k(int64_t top_k, int64_t local, int64_t num_experts);
 
-// Rounds of refinement (refine.h) `auto` runs when every node keeps at least half the experts (E/N ≥ E/2 for a
-// disjoint split, K ≥ E/2 for a budget), unless --refine gives other rounds. Chosen on corpus-train: refinement
-// lowered 2 disjoint halves 9.09 -> 8.97 and 4 x 64 of 128 6.10 -> 5.99 but raised 4 disjoint quarters
-// 24.45 -> 27.10 (one round: 26.54): with few experts per node, maximising the calibration documents' captured
-// mass over-fits them.
+// Rounds of refinement (refine.h) `auto` runs for every disjoint split and for budgets of K ≥ E/2, unless
+// --refine gives other rounds. Chosen on corpus-train: refinement lowered 2 disjoint halves 9.09 -> 8.97 and
+// 4 x 64 of 128 6.10 -> 5.99 (sessions 2-3, first-50 calibration). 4 disjoint quarters went 24.45 -> 27.10 then,
+// and still 23.04 -> 25.29 with first-50 calibration on session 5's interleaved split, but 22.37 -> 19.35 with the
+// spread calibration (calibrate's default since session 5): disjoint splits now refine too. Budgets of K < E/2
+// were never measured and stay unrefined.
 inline constexpr int kAutoRefineRounds = 10;
 
 // The concrete options `auto` stands for, given the profiles (required).

@@ -228,10 +228,11 @@ TEST(Planner, AutoResolvesSchemeAndCriterion) {
   EXPECT_EQ(r.scheme, Scheme::Clustered);
   EXPECT_EQ(r.criterion, Criterion::TopkMass);
   EXPECT_TRUE(r.balance);
-  // Refinement only where every node keeps at least half the experts (16 here); an explicit --refine stays.
+  // Refinement for disjoint splits and where every node keeps at least half the experts (16 here); an explicit
+  // --refine stays.
   EXPECT_EQ(r.refine, kAutoRefineRounds);  // disjoint halves: 8 of 16
   o.nodes = 4;                              // disjoint quarters: 4 of 16
-  EXPECT_EQ(resolve_auto(o, &p).refine, 0);
+  EXPECT_EQ(resolve_auto(o, &p).refine, kAutoRefineRounds);
   o.experts_per_node = 8;                   // budget 8 of 16
   EXPECT_EQ(resolve_auto(o, &p).refine, kAutoRefineRounds);
   o.experts_per_node = 7;
