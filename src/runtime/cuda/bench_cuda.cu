@@ -1,5 +1,6 @@
 // The CUDA engine benchmark; see bench_cuda.h. Bytes per decode token count every weight byte a batch-1 decode
-// step must read (attention, router, the top-k experts, norms, the LM head, one embedding row); the roofline is
+// step must read (attention, router, the top-k experts (fp8 experts: 1 byte per weight + one fp32 scale per row),
+// norms, the LM head, one embedding row); the roofline is
 // copy bandwidth (bytes read + written by a device-to-device copy, the ceiling a read-mostly kernel can reach)
 // divided by those bytes.
 #include <cuda_profiler_api.h>
@@ -55,11 +56,15 @@ struct WeightBytes {
   double total = 0;      // the whole model
 };
 
-WeightBytes weight_bytes(const ModelSpec& s, int64_t experts, double elem) {
+// elem: bytes per weight of everything but the routed experts; expert_elem: of the routed experts, whose rows
+// carry an fp32 scale each when row_scaled (fp8).
+WeightBytes weight_bytes(const ModelSpec& s, int64_t experts, double elem, double expert_elem, bool row_scaled) {
   const double H = double(s.hidden_size), hd = double(s.head_dim);
   const double q_dim = double(s.num_heads) * hd, kv_dim = double(s.num_kv_heads) * hd;
   const double attn = (q_dim + 2 * kv_dim) * H + H * q_dim;
-  const double expert = 3.0 * double(s.moe_intermediate_size) * H;
+  const double I = double(s.moe_intermediate_size);
+  // Bytes of one routed expert (gate, up, down), in the unit of `elem` like the other terms below.
+  const double expert = (3.0 * I * H * expert_elem + (row_scaled ? (2.0 * I + H) * 4.0 : 0.0)) / elem;
   const double k = double(std::min(s.top_k, experts));
   WeightBytes w;
   for (int l = 0; l < int(s.num_layers); ++l) {
@@ -126,6 +131,7 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
   eo.device = o.device;
   eo.kv_dtype = DType::BF16;
   eo.kv_cache_bytes = size_t(8) << 30;
+  eo.expert_dtype = o.expert_dtype;
   size_t free0 = 0, total = 0;
   BANYAN_CUDA_CHECK(cudaMemGetInfo(&free0, &total));
   const double t_load = now_s();
@@ -140,7 +146,9 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
 
   const double bw = copy_bandwidth();
   const double elem = 2.0;  // bf16 weights (dummy weights are bf16; a loaded bf16 checkpoint too)
-  const WeightBytes wb = weight_bytes(s, s.num_experts, elem);
+  const bool fp8_experts = o.expert_dtype == DType::F8_E4M3;
+  const double expert_elem = fp8_experts ? 1.0 : 2.0;
+  const WeightBytes wb = weight_bytes(s, s.num_experts, elem, expert_elem, fp8_experts);
   // KV bytes a decode step reads at the timed context (bf16 cache), beside the weights.
   const double kv_per_token = double(s.num_layers) * 2.0 * double(s.num_kv_heads * s.head_dim) * 2.0;
 
@@ -180,7 +188,7 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
     if (k < 1) continue;
     memory.push_back({{"nodes", full.num_experts / k},
                       {"experts_per_node", k},
-                      {"weight_bytes", weight_bytes(full, k, elem).total}});
+                      {"weight_bytes", weight_bytes(full, k, elem, expert_elem, fp8_experts).total}});
   }
   return {
       {"bench", "cuda_engine"},
@@ -190,6 +198,7 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
       {"experts", s.num_experts},
       {"top_k", s.top_k},
       {"weights_dtype", "bf16"},
+      {"expert_dtype", fp8_experts ? "fp8 e4m3 (one fp32 scale per row)" : "bf16"},
       {"activations",
        "fp32 (GEMV for ≤8 rows); above, bf16 hi+lo split on the tensor cores (one stacked GEMM up to 64 rows, two "
        "above), fp32 accumulation"},

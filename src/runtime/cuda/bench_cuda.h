@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/dtype.h"
+
 namespace banyan {
 
 struct CudaBenchOptions {
@@ -18,6 +20,8 @@ struct CudaBenchOptions {
   int decode_steps = 64;                // timed decode steps per batch size
   int batch = 32;                       // concurrent sequences for the aggregate figure
   int prefill_tokens = 2048;
+  std::optional<DType> expert_dtype;    // --expert-dtype bf16|fp8 (EngineOptions::expert_dtype); nullopt: the
+                                        // checkpoint's (dummy weights: bf16)
 };
 
 // Errors in a build without CUDA.

@@ -152,8 +152,8 @@ class CudaBackend final : public DeviceBackend {
     matmul_ = std::make_unique<ops::cuda::Matmul>(stream_);
     BANYAN_CHECK(spec_.head_dim % 8 == 0 && spec_.head_dim <= 256,
                  "the CUDA engine needs head_dim a multiple of 8 and ≤ 256 (model has {})", spec_.head_dim);
-    weights_ = dummy ? DeviceWeights::random(spec_, fam_, DType::BF16, 0x62616e79616eull, stream_)
-                     : DeviceWeights::upload(w, stream_);
+    weights_ = dummy ? DeviceWeights::random(spec_, fam_, DType::BF16, 0x62616e79616eull, stream_, opt.expert_dtype)
+                     : DeviceWeights::upload(w, stream_, opt.expert_dtype);
     rope_ = ops::make_rope_table(spec_.rope, spec_.head_dim);
     void* f = nullptr;
     BANYAN_CUDA_CHECK(cudaMalloc(&f, rope_.inv_freq.size() * sizeof(float)));
@@ -163,7 +163,6 @@ class CudaBackend final : public DeviceBackend {
     int ordinal = 0;
     for (int l = 0; l < int(spec_.num_layers); ++l)
       moe_ordinal_.push_back(weights_->layers[size_t(l)].is_moe ? ordinal++ : -1);
-    (void)opt;
     const char* env = std::getenv("BANYAN_CUDA_GRAPHS");
     graphs_enabled_ = !(env && std::string(env) == "0");
   }
@@ -632,7 +631,10 @@ void CudaBackend::moe_block(int layer, const DeviceLayer& g, std::span<BatchItem
   }
 
   float* out = tmp_.as<float>(size_t(N * H), stream_);
-  if (g.expert_dtype == DType::BF16) {
+  if (g.expert_dtype == DType::F8_E4M3) {
+    moe_ws_.reserve(ops::cuda::moe_workspace_bytes(N, kmax_, H, g.experts_fp8.inter));
+    ops::cuda::moe_experts(g.experts_fp8, h, N, H, ids, rw, kmax_, out, H, moe_ws_, stream_);
+  } else if (g.expert_dtype == DType::BF16) {
     moe_ws_.reserve(ops::cuda::moe_workspace_bytes(N, kmax_, H, g.experts_bf16.inter));
     ops::cuda::moe_experts(g.experts_bf16, h, N, H, ids, rw, kmax_, out, H, moe_ws_, stream_);
   } else {

@@ -1,10 +1,15 @@
 // Upload and on-device generation of model weights; see device_weights.h.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "runtime/cuda/device_weights.h"
 #include "runtime/ops/cuda/cuda_check.h"
 #include "runtime/ops/cuda/init_cuda.h"
+#include "runtime/ops/fp8.h"
 
 namespace banyan::cuda {
 
@@ -16,17 +21,50 @@ DType device_dtype(std::initializer_list<const ops::Matrix*> parts) {
   return DType::BF16;
 }
 
-// Appends the rows of `m` to `dst` in `dtype` (BF16 only when m is BF16: a raw copy).
+// Appends the rows of `m` to `dst` in `dtype` (F32 or BF16): a raw copy when m already has it, else converted
+// (bf16: rounded to nearest even).
 void append_rows(const ops::Matrix& m, DType dtype, std::vector<uint8_t>& dst) {
   const size_t old = dst.size();
-  if (dtype == DType::BF16 || m.dtype == DType::F32) {
+  if (m.dtype == dtype) {
     dst.resize(old + size_t(m.rows) * m.row_bytes());
     std::memcpy(dst.data() + old, m.data, size_t(m.rows) * m.row_bytes());
     return;
   }
-  dst.resize(old + size_t(m.rows) * size_t(m.cols) * sizeof(float));
-  float* out = reinterpret_cast<float*>(dst.data() + old);
-  for (int64_t r = 0; r < m.rows; ++r) ops::matrix_row_to_f32(m, r, out + r * m.cols);
+  if (dtype == DType::F32) {
+    dst.resize(old + size_t(m.rows) * size_t(m.cols) * sizeof(float));
+    float* out = reinterpret_cast<float*>(dst.data() + old);
+    for (int64_t r = 0; r < m.rows; ++r) ops::matrix_row_to_f32(m, r, out + r * m.cols);
+    return;
+  }
+  BANYAN_CHECK(dtype == DType::BF16, "cuda upload: cannot convert {} rows to {}", dtype_name(m.dtype),
+               dtype_name(dtype));
+  dst.resize(old + size_t(m.rows) * size_t(m.cols) * sizeof(uint16_t));
+  uint16_t* out = reinterpret_cast<uint16_t*>(dst.data() + old);
+  std::vector<float> row(size_t(m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    ops::matrix_row_to_f32(m, r, row.data());
+    for (int64_t c = 0; c < m.cols; ++c) out[r * m.cols + c] = f32_to_bf16(row[size_t(c)]);
+  }
+}
+
+// fn(i) for i in [0, n) over the host's threads; the first exception is rethrown.
+template <class Fn>
+void parallel_for(int64_t n, Fn fn) {
+  const int64_t threads = std::clamp<int64_t>(int64_t(std::thread::hardware_concurrency()), 1, std::min<int64_t>(n, 32));
+  std::exception_ptr error;
+  std::mutex mu;
+  std::vector<std::thread> pool;
+  for (int64_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (int64_t i = t; i < n; i += threads) fn(i);
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!error) error = std::current_exception();
+      }
+    });
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
 }
 }  // namespace
 
@@ -48,7 +86,10 @@ void* DeviceWeights::alloc(size_t n) {
   return p;
 }
 
-std::unique_ptr<DeviceWeights> DeviceWeights::upload(const ModelWeights& w, cudaStream_t stream) {
+std::unique_ptr<DeviceWeights> DeviceWeights::upload(const ModelWeights& w, cudaStream_t stream,
+                                                     std::optional<DType> expert_dtype) {
+  BANYAN_CHECK(!expert_dtype || *expert_dtype == DType::BF16 || *expert_dtype == DType::F8_E4M3,
+               "cuda upload: expert dtype {}: expected bf16 or fp8", dtype_name(*expert_dtype));
   std::unique_ptr<DeviceWeights> d(new DeviceWeights());
   std::vector<uint8_t> staging;
   auto put_bytes = [&](const std::vector<uint8_t>& host) {
@@ -101,21 +142,50 @@ std::unique_ptr<DeviceWeights> DeviceWeights::upload(const ModelWeights& w, cuda
       bool all_bf16 = true;
       for (const auto& e : h.experts)
         all_bf16 = all_bf16 && device_dtype({&e.gate, &e.up, &e.down}) == DType::BF16;
-      g.expert_dtype = all_bf16 ? DType::BF16 : DType::F32;
-      staging.clear();
-      for (const auto& e : h.experts) {
-        append_rows(e.gate, g.expert_dtype, staging);
-        append_rows(e.up, g.expert_dtype, staging);
-      }
-      const void* gate_up = put_bytes(staging);
-      staging.clear();
-      for (const auto& e : h.experts) append_rows(e.down, g.expert_dtype, staging);
-      const void* down = put_bytes(staging);
+      g.expert_dtype = expert_dtype ? *expert_dtype : all_bf16 ? DType::BF16 : DType::F32;
       const int64_t E = int64_t(h.experts.size()), H = w.spec.hidden_size, I = h.experts.at(0).gate.rows;
-      if (all_bf16)
-        g.experts_bf16 = {static_cast<const __nv_bfloat16*>(gate_up), static_cast<const __nv_bfloat16*>(down), E, H, I};
-      else
-        g.experts_f32 = {static_cast<const float*>(gate_up), static_cast<const float*>(down), E, H, I};
+      for (const auto& e : h.experts)
+        BANYAN_CHECK(e.gate.rows == I && e.up.rows == I && e.gate.cols == H && e.up.cols == H && e.down.rows == H &&
+                         e.down.cols == I,
+                     "cuda upload: layer {}: experts of different shapes", l);
+      if (g.expert_dtype == DType::F8_E4M3) {
+        // Quantised on the host by the CPU engine's code (the same bytes and scales as its reference).
+        std::vector<uint8_t> q_gu(size_t(E * 2 * I * H)), q_dn(size_t(E * H * I));
+        std::vector<float> s_gu(size_t(E * 2 * I)), s_dn(size_t(E * H));
+        parallel_for(E, [&](int64_t e) {
+          const ops::ExpertWeights& x = h.experts[size_t(e)];
+          ops::quantize_rows_e4m3(x.gate, q_gu.data() + e * 2 * I * H, s_gu.data() + e * 2 * I);
+          ops::quantize_rows_e4m3(x.up, q_gu.data() + (e * 2 + 1) * I * H, s_gu.data() + e * 2 * I + I);
+          ops::quantize_rows_e4m3(x.down, q_dn.data() + e * H * I, s_dn.data() + e * H);
+        });
+        auto put_floats = [&](const std::vector<float>& v) {
+          void* p = d->alloc(v.size() * sizeof(float));
+          BANYAN_CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+          return static_cast<const float*>(p);
+        };
+        g.experts_fp8 = {static_cast<const __nv_fp8_e4m3*>(put_bytes(q_gu)),
+                         static_cast<const __nv_fp8_e4m3*>(put_bytes(q_dn)),
+                         E,
+                         H,
+                         I,
+                         put_floats(s_gu),
+                         put_floats(s_dn)};
+      } else {
+        staging.clear();
+        for (const auto& e : h.experts) {
+          append_rows(e.gate, g.expert_dtype, staging);
+          append_rows(e.up, g.expert_dtype, staging);
+        }
+        const void* gate_up = put_bytes(staging);
+        staging.clear();
+        for (const auto& e : h.experts) append_rows(e.down, g.expert_dtype, staging);
+        const void* down = put_bytes(staging);
+        if (g.expert_dtype == DType::BF16)
+          g.experts_bf16 = {static_cast<const __nv_bfloat16*>(gate_up), static_cast<const __nv_bfloat16*>(down), E,
+                            H, I};
+        else
+          g.experts_f32 = {static_cast<const float*>(gate_up), static_cast<const float*>(down), E, H, I};
+      }
       if (h.shared_expert) {
         g.shared_gate_up = put({&h.shared_expert->gate, &h.shared_expert->up});
         g.shared_down = put({&h.shared_expert->down});
@@ -135,13 +205,17 @@ std::unique_ptr<DeviceWeights> DeviceWeights::upload(const ModelWeights& w, cuda
 }
 
 std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelSpec& s, const FamilyOptions& opt, DType dt,
-                                                     uint64_t seed, cudaStream_t stream) {
+                                                     uint64_t seed, cudaStream_t stream,
+                                                     std::optional<DType> expert_dtype) {
+  const DType edt = expert_dtype.value_or(dt);
+  BANYAN_CHECK(edt == DType::BF16 || edt == DType::F32 || edt == DType::F8_E4M3,
+               "dummy weights: expert dtype {}: expected bf16, f32 or fp8", dtype_name(edt));
   std::unique_ptr<DeviceWeights> d(new DeviceWeights());
   uint64_t tensor = 0;
-  auto mat = [&](int64_t rows, int64_t cols) {
-    DeviceMatrix m{dt, nullptr, rows, cols};
+  auto mat = [&](int64_t rows, int64_t cols, DType mdt) {
+    DeviceMatrix m{mdt, nullptr, rows, cols};
     void* p = d->alloc(m.bytes());
-    ops::cuda::fill_uniform(p, dt, rows * cols, seed + 1000003 * ++tensor, 1.0f / std::sqrt(float(cols)), stream);
+    ops::cuda::fill_uniform(p, mdt, rows * cols, seed + 1000003 * ++tensor, 1.0f / std::sqrt(float(cols)), stream);
     m.data = p;
     return m;
   };
@@ -150,18 +224,24 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelSpec& s, const F
     ops::cuda::fill_constant(p, n, value, stream);
     return p;
   };
+  // fp8 codes of uniform [-448, 448) with row scales 1/(448·sqrt(cols)): the same spread as the bf16 weights.
+  auto fp8 = [&](int64_t rows, int64_t cols) {
+    auto* p = static_cast<uint8_t*>(d->alloc(size_t(rows * cols)));
+    ops::cuda::fill_uniform_e4m3(p, rows * cols, seed + 1000003 * ++tensor, stream);
+    return std::pair{reinterpret_cast<const __nv_fp8_e4m3*>(p), vec(rows, 1.0f / (448.0f * std::sqrt(float(cols))))};
+  };
   const int64_t H = s.hidden_size, hd = s.head_dim, q_dim = s.num_heads * hd, kv_dim = s.num_kv_heads * hd;
   const int64_t E = s.num_experts, I = s.moe_intermediate_size;
-  d->embed = mat(s.vocab_size, H);
-  d->lm_head = s.tie_word_embeddings ? d->embed : mat(s.vocab_size, H);
+  d->embed = mat(s.vocab_size, H, dt);
+  d->lm_head = s.tie_word_embeddings ? d->embed : mat(s.vocab_size, H, dt);
   d->final_norm = vec(H, 1.0f);
   d->layers.resize(size_t(s.num_layers));
   for (int l = 0; l < int(s.num_layers); ++l) {
     DeviceLayer& g = d->layers[size_t(l)];
     g.attn_norm = vec(H, 1.0f);
     g.ffn_norm = vec(H, 1.0f);
-    g.qkv = mat(q_dim + 2 * kv_dim, H);
-    g.o = mat(H, q_dim);
+    g.qkv = mat(q_dim + 2 * kv_dim, H, dt);
+    g.o = mat(H, q_dim, dt);
     if (opt.qkv_bias) g.qkv_bias = vec(q_dim + 2 * kv_dim, 0.0f);
     if (opt.qk_norm == QkNorm::PerHead) {
       g.q_norm = vec(hd, 1.0f);
@@ -172,24 +252,30 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelSpec& s, const F
     }
     g.is_moe = s.is_moe_layer(l);
     if (g.is_moe) {
-      g.router = mat(E, H);
-      g.expert_dtype = dt;
-      const DeviceMatrix gu = mat(E * 2 * I, H), dn = mat(E * H, I);
-      if (dt == DType::BF16)
-        g.experts_bf16 = {static_cast<const __nv_bfloat16*>(gu.data), static_cast<const __nv_bfloat16*>(dn.data), E,
-                          H, I};
-      else
-        g.experts_f32 = {static_cast<const float*>(gu.data), static_cast<const float*>(dn.data), E, H, I};
+      g.router = mat(E, H, dt);
+      g.expert_dtype = edt;
+      if (edt == DType::F8_E4M3) {
+        const auto [gu, gu_scale] = fp8(E * 2 * I, H);
+        const auto [dn, dn_scale] = fp8(E * H, I);
+        g.experts_fp8 = {gu, dn, E, H, I, gu_scale, dn_scale};
+      } else {
+        const DeviceMatrix gu = mat(E * 2 * I, H, edt), dn = mat(E * H, I, edt);
+        if (edt == DType::BF16)
+          g.experts_bf16 = {static_cast<const __nv_bfloat16*>(gu.data), static_cast<const __nv_bfloat16*>(dn.data),
+                            E, H, I};
+        else
+          g.experts_f32 = {static_cast<const float*>(gu.data), static_cast<const float*>(dn.data), E, H, I};
+      }
       if (s.shared_expert_intermediate_size > 0) {
         const int64_t Is = s.shared_expert_intermediate_size;
-        g.shared_gate_up = mat(2 * Is, H);
-        g.shared_down = mat(H, Is);
-        if (s.shared_expert_gate) g.shared_gate = mat(1, H);
+        g.shared_gate_up = mat(2 * Is, H, dt);
+        g.shared_down = mat(H, Is, dt);
+        if (s.shared_expert_gate) g.shared_gate = mat(1, H, dt);
         d->max_inter = std::max(d->max_inter, Is);
       }
     } else {
-      g.dense_gate_up = mat(2 * s.intermediate_size, H);
-      g.dense_down = mat(H, s.intermediate_size);
+      g.dense_gate_up = mat(2 * s.intermediate_size, H, dt);
+      g.dense_down = mat(H, s.intermediate_size, dt);
       d->max_inter = std::max(d->max_inter, s.intermediate_size);
     }
   }

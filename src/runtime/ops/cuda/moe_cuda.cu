@@ -9,6 +9,7 @@
 #include "runtime/ops/cuda/moe_cuda.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <atomic>
@@ -180,7 +181,11 @@ __global__ void __launch_bounds__(kThreads) gate_up_kernel(ExpertStack<W> w, con
 #pragma unroll
     for (int t = 0; t < TM; ++t) {
       if (t < m && lane == t * P + q && i0 + q < I) {
-        const float g = acc[2 * q][t], u = acc[2 * q + 1][t];
+        float g = acc[2 * q][t], u = acc[2 * q + 1][t];
+        if constexpr (kRowScaled<W>) {
+          g *= w.gate_up_scale[int64_t(e) * 2 * I + i0 + q];
+          u *= w.gate_up_scale[int64_t(e) * 2 * I + I + i0 + q];
+        }
         h[int64_t(begin + t) * I + i0 + q] = g / (1.0f + expf(-g)) * u;
       }
     }
@@ -223,6 +228,7 @@ __global__ void __launch_bounds__(kThreads, 2) down_combine_kernel(ExpertStack<W
       if (r < nr) {
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+        if constexpr (kRowScaled<W>) acc[r] *= w.down_scale[int64_t(ids[t * k + j0 + r]) * H + o];
         total = fmaf(weights[t * k + j0 + r], acc[r], total);
       }
     }
@@ -261,8 +267,11 @@ __global__ void __launch_bounds__(kThreads) down_grouped_kernel(ExpertStack<W> w
   for (int t = 0; t < TM; ++t) {
 #pragma unroll
     for (int r = 0; r < kDownRows; ++r) {
-      if (t < m && lane == t * kDownRows + r && o0 + r < H)
-        expert_out[int64_t(order[begin + t]) * H + o0 + r] = acc[r][t];
+      if (t < m && lane == t * kDownRows + r && o0 + r < H) {
+        float v = acc[r][t];
+        if constexpr (kRowScaled<W>) v *= w.down_scale[int64_t(e) * H + o0 + r];
+        expert_out[int64_t(order[begin + t]) * H + o0 + r] = v;
+      }
     }
   }
 }
@@ -387,6 +396,8 @@ void moe_experts(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
                "cuda moe: bad shape (n {}, k {}, experts {}, hidden {}, inter {})", n, k, w.num_experts, w.hidden,
                w.inter);
   BANYAN_CHECK(w.gate_up && w.down && x && ids && weights && out, "cuda moe: null pointer");
+  if constexpr (kRowScaled<W>)
+    BANYAN_CHECK(w.gate_up_scale && w.down_scale, "cuda moe: fp8 experts without their row scales");
   BANYAN_CHECK(ldx >= w.hidden && ldo >= w.hidden, "cuda moe: row strides {} / {} below hidden {}", ldx, ldo,
                w.hidden);
   BANYAN_CHECK(n <= 65535, "cuda moe: {} tokens in one call (at most 65535)", n);
@@ -403,6 +414,9 @@ void moe_experts(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
 template void moe_experts<float>(const ExpertStack<float>&, const float*, int64_t, int64_t, const int32_t*,
                                  const float*, int, float*, int64_t, MoeWorkspace&, cudaStream_t);
 template void moe_experts<__nv_bfloat16>(const ExpertStack<__nv_bfloat16>&, const float*, int64_t, int64_t,
+                                         const int32_t*, const float*, int, float*, int64_t, MoeWorkspace&,
+                                         cudaStream_t);
+template void moe_experts<__nv_fp8_e4m3>(const ExpertStack<__nv_fp8_e4m3>&, const float*, int64_t, int64_t,
                                          const int32_t*, const float*, int, float*, int64_t, MoeWorkspace&,
                                          cudaStream_t);
 

@@ -10,12 +10,16 @@ namespace banyan::ops::cuda {
 
 // One MoE layer's routed experts, stacked: expert e's gate rows are gate_up[e][0, I), its up rows
 // gate_up[e][I, 2I) (transformers v5's fused layout), each row `hidden` long; down[e] is [hidden, inter].
-// W = float or __nv_bfloat16 (f16 checkpoints are widened to float at upload).
+// W = float or __nv_bfloat16 (f16 checkpoints are widened to float at upload), or __nv_fp8_e4m3 with one fp32
+// scale per row (--expert-dtype fp8, runtime/ops/fp8.h): row r stands for e4m3(row r) · scale[r], and the kernels
+// multiply each row's summed dot product by its scale (gate/up before silu, down before the routing weight).
 template <class W>
 struct ExpertStack {
   const W* gate_up = nullptr;  // [E, 2·inter, hidden]
   const W* down = nullptr;     // [E, hidden, inter]
   int64_t num_experts = 0, hidden = 0, inter = 0;
+  const float* gate_up_scale = nullptr;  // fp8 only: [E, 2·inter]
+  const float* down_scale = nullptr;     // fp8 only: [E, hidden]
 };
 
 // Device scratch owned by the caller, sized for `max_assignments` = max tokens × max k; grown with reserve().

@@ -2,6 +2,8 @@
 // product. Weights are read once (bandwidth-bound), so their loads skip L1 and are all issued before use.
 #pragma once
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 
@@ -46,6 +48,53 @@ struct Chunk<float> {
   __device__ __forceinline__ static float scalar(const float* p) { return __ldg(p); }
 };
 
+// FP8 e4m3 (expert weights of --expert-dtype fp8): 16 per load, widened exactly (e4m3 ⊂ fp16 ⊂ fp32) by the
+// hardware's fp8x2 → half2 conversion. The per-row scale is applied by the kernels to each row's summed dot
+// product (ExpertStack::gate_up_scale / down_scale), not here.
+template <>
+struct Chunk<__nv_fp8_e4m3> {
+  static constexpr int N = 16;
+  __device__ __forceinline__ static float2 pair(uint32_t two) {  // the low byte is the earlier element (.x)
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(two), __NV_E4M3);
+    return __half22float2(__half2(h));
+  }
+  __device__ __forceinline__ static void widen(const uint4& r, float (&f)[16]) {
+    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 a = pair(w[i] & 0xffffu), b = pair(w[i] >> 16);
+      f[4 * i] = a.x;
+      f[4 * i + 1] = a.y;
+      f[4 * i + 2] = b.x;
+      f[4 * i + 3] = b.y;
+    }
+  }
+  // Elements [8·half, 8·half + 8) of the chunk (half = 0 or 1): widening half a chunk at a time keeps a
+  // multi-row, multi-token tile's registers near the bf16 kernel's (8 values per row live, not 16).
+  __device__ __forceinline__ static void widen_half(const uint4& r, int half, float (&f)[8]) {
+    const uint32_t w0 = half ? r.z : r.x, w1 = half ? r.w : r.y;
+    const float2 a = pair(w0 & 0xffffu), b = pair(w0 >> 16), c = pair(w1 & 0xffffu), d = pair(w1 >> 16);
+    f[0] = a.x;
+    f[1] = a.y;
+    f[2] = b.x;
+    f[3] = b.y;
+    f[4] = c.x;
+    f[5] = c.y;
+    f[6] = d.x;
+    f[7] = d.y;
+  }
+  __device__ __forceinline__ static float scalar(const __nv_fp8_e4m3* p) {
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(p->__x, __NV_E4M3);
+    return __half2float(__half(h));
+  }
+};
+
+// Element types whose rows carry an fp32 scale (the kernels multiply each row's dot product by it).
+template <class W>
+inline constexpr bool kRowScaled = false;
+template <>
+inline constexpr bool kRowScaled<__nv_fp8_e4m3> = true;
+
 // acc[r][t] += this lane's share of rows[r] · xs[t] (t < m; xs rows ldxs floats apart in shared memory).
 // VEC: cols is a multiple of the chunk and rows are 16-byte aligned; lanes take consecutive 16-byte chunks.
 // U: chunks per lane and row loaded before any is used (loads in flight).
@@ -69,6 +118,30 @@ __device__ __forceinline__ void warp_rows_dot(const W* const (&rows)[NR], const 
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int c = c0 + u * 32;
+        if constexpr (kRowScaled<W>) {
+          // fp8: the chunk's two halves one after the other (the same FMA order per accumulator as one pass).
+          if (c < nchunks) {
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+              float wv[NR][8];
+#pragma unroll
+              for (int r = 0; r < NR; ++r) Chunk<W>::widen_half(raw[u][r], half, wv[r]);
+#pragma unroll
+              for (int t = 0; t < TM; ++t) {
+                if (t < m) {
+                  const float4* xp = reinterpret_cast<const float4*>(xs + t * ldxs + c * N + half * 8);
+                  const float4 v0 = xp[0], v1 = xp[1];
+                  const float xv[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+#pragma unroll
+                  for (int r = 0; r < NR; ++r)
+#pragma unroll
+                    for (int e = 0; e < 8; ++e) acc[r][t] = fmaf(wv[r][e], xv[e], acc[r][t]);
+                }
+              }
+            }
+          }
+          continue;
+        }
         if (c < nchunks) {
           float wv[NR][N];
 #pragma unroll

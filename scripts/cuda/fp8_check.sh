@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root (carry .carry/cuda.tar.xz from build_for_device.sh): the fp8
+# expert tests (tests/cuda/test_cuda_fp8.cc), then the Qwen3-30B-A3B geometry benchmark with bf16 and with fp8
+# experts in the same run (same machine, same session). Output in $OUT: fp8_tests.log, fp8_bench.jsonl.
+# Usage: scripts/cuda/fp8_check.sh [tests|bench|all]
+set -uo pipefail
+what=${1:-all}
+source scripts/cuda/device_env.sh
+src=${BANYAN_BUILD_SOURCE:-/work/main}  # the test binary names fixtures by the build machine's source path
+[ -e "$src" ] || { mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+rc=0
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter='CudaFp8*:Models/CudaFp8*' 2>&1 |
+    tee "$out/fp8_tests.log" | grep -E "RESULT|FAILED|Failure|error|PASSED|tests ran" | tail -80
+  rc=${PIPESTATUS[0]}
+fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  cfg=tools/bench/configs/qwen3-30b-a3b.json
+  for dt in bf16 fp8; do
+    result=$(timeout ${BENCH_TIMEOUT:-150} "$carry/banyan" bench --device cuda --dummy-weights --config "$cfg" \
+      --expert-dtype $dt | tail -1)
+    printf '{"expert_dtype": "%s", "result": %s}\n' "$dt" "${result:-null}" | tee -a "$out/fp8_bench.jsonl"
+  done
+fi
+exit $rc
