@@ -16,6 +16,7 @@
 #include "runtime/engine.h"
 #include "runtime/ops/cuda/cuda_check.h"
 #include "runtime/random_tokens.h"
+#include "runtime/sampler.h"
 
 namespace banyan {
 
@@ -90,8 +91,13 @@ WeightBytes weight_bytes(const ModelSpec& s, int64_t experts, double elem, doubl
   return w;
 }
 
+// How a decode step picks each sequence's next token: argmax on the device (ids downloaded), sampling on the device
+// (ForwardOutput::sampling: ids downloaded), or the old serve path: every row's logits downloaded and the CPU Sampler.
+enum class Pick { Greedy, Sampled, SampledOnHost };
+
 // Decode throughput of `batch` sequences (each prefilled with `context` tokens): generated tokens per second.
-double decode_tok_s(Engine& e, int batch, int context, int steps, bool profile = false) {
+// Sampled picks use temperature 0.8, top-p 0.95, one seed per sequence.
+double decode_tok_s(Engine& e, int batch, int context, int steps, bool profile = false, Pick pick = Pick::Greedy) {
   std::vector<BatchItem> items(static_cast<size_t>(batch));
   ForwardOutput out;
   out.argmax_only = true;
@@ -102,10 +108,34 @@ double decode_tok_s(Engine& e, int batch, int context, int steps, bool profile =
     e.forward(std::span<BatchItem>(&p, 1), out);
     items[size_t(i)].tokens = {out.argmax.at(0)};
   }
+  std::vector<SamplingParams> params(static_cast<size_t>(batch));
+  for (int i = 0; i < batch; ++i) {
+    params[size_t(i)].temperature = 0.8f;
+    params[size_t(i)].top_p = 0.95f;
+    params[size_t(i)].seed = uint64_t(1000 + i);
+  }
+  uint64_t drawn = 0;  // draw index (the same for every sequence)
+  Sampler host;
+  SampleResult picked;
+  out.argmax_only = pick == Pick::Greedy;
+  if (pick == Pick::Sampled) out.sampling.resize(size_t(batch));
   auto run = [&](int n) {
-    for (int s = 0; s < n; ++s) {
+    for (int s = 0; s < n; ++s, ++drawn) {
+      for (auto& r : out.sampling) r.step = drawn;
+      for (int i = 0; i < batch && pick == Pick::Sampled; ++i) out.sampling[size_t(i)].params = &params[size_t(i)];
       e.forward(items, out);
-      for (int i = 0; i < batch; ++i) items[size_t(i)].tokens[0] = out.argmax[size_t(i)];
+      for (int i = 0; i < batch; ++i) {
+        int32_t t = 0;
+        if (pick == Pick::Greedy) {
+          t = out.argmax[size_t(i)];
+        } else if (pick == Pick::Sampled) {
+          t = out.sampled[size_t(i)];
+        } else {
+          host.sample(params[size_t(i)], out.row(size_t(i), 0), std::span<const PenaltyEntry>{}, drawn, picked);
+          t = picked.token;
+        }
+        items[size_t(i)].tokens[0] = t;
+      }
     }
   };
   run(4);  // warm-up: buffers grow, cuBLAS picks kernels
@@ -162,6 +192,12 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
   }
   const double tok1 = decode_tok_s(*engine, 1, o.context, o.decode_steps);
   const double tokb = decode_tok_s(*engine, o.batch, o.context, std::max(8, o.decode_steps / 2));
+  // The same batch with temperature 0.8 / top-p 0.95: sampled on the device, and (for comparison) the old serve
+  // path, every row's logits downloaded and sampled by the CPU Sampler.
+  const double tokb_sampled =
+      decode_tok_s(*engine, o.batch, o.context, std::max(8, o.decode_steps / 2), false, Pick::Sampled);
+  const double tokb_host =
+      decode_tok_s(*engine, o.batch, o.context, std::max(8, o.decode_steps / 2), false, Pick::SampledOnHost);
 
   // Prefill: one forward of the whole prompt on a fresh sequence (best of 3); TTFT = prefill + first token.
   double prefill_best = 1e30;
@@ -212,6 +248,10 @@ nlohmann::json bench_cuda(const CudaBenchOptions& o) {
       {"batch1_fraction_of_roofline", tok1 / roofline},
       {"concurrent_sequences", o.batch},
       {"aggregate_decode_tok_s", tokb},
+      {"aggregate_decode_sampled_tok_s", tokb_sampled},
+      {"aggregate_decode_sampled_on_host_tok_s", tokb_host},
+      {"sampling", "temperature 0.8, top_p 0.95; sampled: on the device (token ids downloaded); sampled_on_host: "
+                   "every row's logits downloaded and the CPU Sampler (the serve path before GPU sampling)"},
       {"prefill_tokens", o.prefill_tokens},
       {"prefill_tok_s", double(o.prefill_tokens) / prefill_best},
       {"ttft_seconds", prefill_best},

@@ -2,7 +2,8 @@
 // (runtime/engine.cc) op for op. Per call, the host packs the batch metadata (tokens, positions, page tables,
 // per-row KV page, restriction masks, logits rows) into one pinned buffer and uploads it with one copy; the layers
 // then run without host synchronisation except for router taps (their rows are downloaded) and the final logits
-// (or argmax ids) download. Pure decode steps replay a CUDA graph of the layers per padded batch bucket
+// (or argmax ids, or the ids of tokens sampled on the device: ForwardOutput::sampling) download. Pure decode steps
+// replay a CUDA graph of the layers per padded batch bucket
 // (BANYAN_CUDA_GRAPHS=0 disables it; see DecodeGraph).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -21,6 +22,7 @@
 #include "runtime/ops/cuda/matmul_cuda.h"
 #include "runtime/ops/cuda/moe_cuda.h"
 #include "runtime/ops/cuda/router_cuda.h"
+#include "runtime/ops/cuda/sampling_cuda.h"
 #include "runtime/ops/rope.h"
 
 namespace banyan {
@@ -249,6 +251,7 @@ class CudaBackend final : public DeviceBackend {
       sin_, final_, logits_, argmax_, tap_probs_;
   ops::cuda::MoeWorkspace moe_ws_;
   ops::cuda::AttentionWorkspace attn_ws_;
+  ops::cuda::RowSampler row_sampler_;  // ForwardOutput::sampling
   std::vector<int32_t> host_ids_;
   std::vector<float> host_w_;
 };
@@ -364,7 +367,24 @@ void CudaBackend::forward(std::span<BatchItem> batch, std::span<const DeviceItem
     ops::cuda::argmax_rows(logits, R, V, ids, stream_);
     out.argmax.resize(size_t(R));
     download(out.argmax.data(), ids, size_t(R) * sizeof(int32_t));
-  } else {
+  }
+  if (!out.sampling.empty()) {
+    // Sampling on the device: only the rows that return logits are downloaded, before the sampler penalises the
+    // sampled rows in place (same stream, so in order); then the token ids.
+    for (int64_t r = 0; r < R;) {
+      if (!out.returns_logits(r)) {
+        ++r;
+        continue;
+      }
+      int64_t e = r + 1;
+      while (e < R && out.returns_logits(e)) ++e;
+      if (out.logits.size() < size_t(R * V)) out.logits.resize(size_t(R * V));
+      BANYAN_CUDA_CHECK(cudaMemcpyAsync(out.logits.data() + r * V, logits + r * V, size_t((e - r) * V) * sizeof(float),
+                                        cudaMemcpyDeviceToHost, stream_));
+      r = e;
+    }
+    row_sampler_.sample(logits, V, out.sampling, out.sampled, stream_);
+  } else if (!out.argmax_only) {
     out.logits.resize(size_t(R * V));
     download(out.logits.data(), logits, size_t(R * V) * sizeof(float));
   }
