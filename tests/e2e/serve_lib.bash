@@ -21,7 +21,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 start_server() {
   local name=$1; shift
   local log=$WORK/$name.log
-  "$BANYAN" serve --model "$MODEL" --port 0 --host 127.0.0.1 --threads 2 "$@" 2>"$log" &
+  # BANYAN_E2E_SERVE_ARGS: extra serve arguments for every server (e.g. "--device cuda" on a GPU machine).
+  # shellcheck disable=SC2086
+  "$BANYAN" serve --model "$MODEL" --port 0 --host 127.0.0.1 --threads 2 ${BANYAN_E2E_SERVE_ARGS:-} "$@" 2>"$log" &
   SERVER_PIDS+=($!)
   local pid=$!
   PORT=""
