@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "cuda_test_util.h"
 #include "pack/bundle_writer.h"
 #include "plan/planner.h"
 #include "runtime/engine.h"
@@ -19,21 +20,12 @@
 #include "test_paths.h"
 
 using namespace banyan;
+using namespace banyan::cuda_test;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Case {
-  std::string name;
-  fs::path dir;  // empty: the packed bundle, written in SetUpTestSuite
-  float tol;
-};
-
-float max_abs(std::span<const float> v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
+using Case = ModelCase;  // dir empty: the packed bundle, written in SetUpTestSuite
 
 void expect_near(std::span<const float> got, std::span<const float> want, float tol, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
@@ -52,36 +44,6 @@ std::vector<float> run_fresh(Engine& e, const std::vector<int32_t>& ids, LogitsR
   e.forward(std::span<BatchItem>(&item, 1), out);
   e.free_sequence(s);
   return out.logits;
-}
-
-std::vector<float> step(Engine& e, SeqId s, std::vector<int32_t> ids) {
-  BatchItem item{s, std::move(ids), LogitsRequest::last(), nullptr, nullptr};
-  ForwardOutput out;
-  e.forward(std::span<BatchItem>(&item, 1), out);
-  return out.logits;
-}
-
-// Greedy decode of n tokens after `prompt`: CPU from downloaded logits, device through argmax_only.
-std::vector<int32_t> greedy(Engine& e, const std::vector<int32_t>& prompt, int n, bool argmax_only) {
-  SeqId s = e.create_sequence();
-  std::vector<int32_t> next = prompt, got;
-  for (int i = 0; i < n; ++i) {
-    BatchItem item{s, next, LogitsRequest::last(), nullptr, nullptr};
-    ForwardOutput out;
-    out.argmax_only = argmax_only;
-    e.forward(std::span<BatchItem>(&item, 1), out);
-    int32_t id;
-    if (argmax_only) {
-      id = out.argmax.at(0);
-    } else {
-      auto row = out.row(0, 0);
-      id = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
-    }
-    got.push_back(id);
-    next = {id};
-  }
-  e.free_sequence(s);
-  return got;
 }
 
 class CudaEngine : public ::testing::TestWithParam<Case> {
@@ -216,16 +178,8 @@ TEST_P(CudaEngine, GraphDecodeEqualsUncapturedDecode) {
     }
     for (int t = 0; t < 5; ++t) {
       const auto next = random_token_ids(size_t(n_items), V_, uint32_t(100 * n_items + t));
-      std::vector<BatchItem> bg, bp;
-      for (int i = 0; i < n_items; ++i) {
-        bg.push_back({sg[size_t(i)], {next[size_t(i)]}, LogitsRequest::last(), nullptr, nullptr});
-        bp.push_back({sp[size_t(i)], {next[size_t(i)]}, LogitsRequest::last(), nullptr, nullptr});
-      }
-      ForwardOutput og, op;
-      gpu_->forward(bg, og);
-      plain->forward(bp, op);
-      expect_near(og.logits, op.logits, tol_,
-                  "batch " + std::to_string(n_items) + " step " + std::to_string(t));
+      const auto lg = step_batch(*gpu_, sg, next), lp = step_batch(*plain, sp, next);
+      expect_near(lg, lp, tol_, "batch " + std::to_string(n_items) + " step " + std::to_string(t));
     }
     for (SeqId s : sg) gpu_->free_sequence(s);
     for (SeqId s : sp) plain->free_sequence(s);
@@ -274,12 +228,13 @@ TEST_P(CudaEngine, ExpertOutputNormsAreAClearError) {
 
 std::vector<Case> cases() {
   const fs::path f = test::fixtures_dir() / "models";
-  std::vector<Case> c{{"qwen3_moe", f / "qwen3_moe", 1e-4f},   {"qwen3_moe_fused", f / "qwen3_moe-fused", 1e-4f},
-                      {"qwen2_moe", f / "qwen2_moe", 1e-4f},   {"mixtral", f / "mixtral", 1e-4f},
-                      {"olmoe", f / "olmoe", 1e-4f},           {"bundle_qwen3_moe_node0", {}, 1e-4f}};
-  const fs::path demo = test::source_dir() / "models" / "demo";
-  if (fs::exists(demo / "model.safetensors")) c.push_back({"demo_bf16", demo, 1e-2f});
-  return c;
+  return with_demo_model({{"qwen3_moe", f / "qwen3_moe", 1e-4f},
+                          {"qwen3_moe_fused", f / "qwen3_moe-fused", 1e-4f},
+                          {"qwen2_moe", f / "qwen2_moe", 1e-4f},
+                          {"mixtral", f / "mixtral", 1e-4f},
+                          {"olmoe", f / "olmoe", 1e-4f},
+                          {"bundle_qwen3_moe_node0", {}, 1e-4f}},
+                         test::source_dir());
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaEngine, ::testing::ValuesIn(cases()),

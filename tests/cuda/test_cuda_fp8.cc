@@ -23,6 +23,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "cuda_test_util.h"
 #include "runtime/engine.h"
 #include "runtime/ops/cuda/moe_cuda.h"
 #include "runtime/ops/fp8.h"
@@ -41,43 +42,7 @@ namespace fs = std::filesystem;
     ASSERT_EQ(err_, cudaSuccess) << #expr << ": " << cudaGetErrorString(err_);         \
   } while (0)
 
-bool have_device() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-template <class T>
-struct DevVec {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevVec(size_t count) : n(count) {
-    if (cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-  }
-  explicit DevVec(const std::vector<T>& v) : DevVec(v.size()) {
-    if (p) cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  ~DevVec() {
-    if (p) cudaFree(p);
-  }
-  DevVec(const DevVec&) = delete;
-  DevVec& operator=(const DevVec&) = delete;
-};
-
-// Uniform [-a, a) (xorshift per 64 Ki block, threads over blocks: the 30B-geometry stack is 0.6 G weights).
-void fill_uniform(float* dst, size_t n, float a, uint64_t seed) {
-  default_thread_pool().parallel_for(int64_t((n + 65535) / 65536), [&](int64_t b, int64_t e) {
-    for (int64_t blk = b; blk < e; ++blk) {
-      uint64_t s = seed * 0x9E3779B97F4A7C15ull + uint64_t(blk) * 0xD1B54A32D192ED03ull + 1;
-      const size_t lo = size_t(blk) * 65536, hi = std::min(n, lo + 65536);
-      for (size_t i = lo; i < hi; ++i) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        dst[i] = (float(s >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * a;
-      }
-    }
-  });
-}
+using namespace cuda_test;
 
 struct Geometry {
   int64_t E, H, I;
@@ -88,8 +53,8 @@ struct Geometry {
 struct Fp8Stack {
   Geometry g;
   std::vector<float> ref_gate_up, ref_down;  // dequantised [E, 2I, H], [E, H, I]
-  std::unique_ptr<DevVec<uint8_t>> d_gate_up, d_down;
-  std::unique_ptr<DevVec<float>> d_gate_up_scale, d_down_scale;
+  std::unique_ptr<Dev<uint8_t>> d_gate_up, d_down;
+  std::unique_ptr<Dev<float>> d_gate_up_scale, d_down_scale;
   std::vector<ExpertWeights> views;
 
   Fp8Stack(Geometry geo, uint64_t seed) : g(geo) {
@@ -117,10 +82,10 @@ struct Fp8Stack {
       dequantize_row_e4m3(q_gu.data() + r * H, s_gu[size_t(r)], H, ref_gate_up.data() + r * H);
     for (int64_t r = 0; r < E * H; ++r)
       dequantize_row_e4m3(q_dn.data() + r * I, s_dn[size_t(r)], I, ref_down.data() + r * I);
-    d_gate_up = std::make_unique<DevVec<uint8_t>>(q_gu);
-    d_down = std::make_unique<DevVec<uint8_t>>(q_dn);
-    d_gate_up_scale = std::make_unique<DevVec<float>>(s_gu);
-    d_down_scale = std::make_unique<DevVec<float>>(s_dn);
+    d_gate_up = std::make_unique<Dev<uint8_t>>(q_gu);
+    d_down = std::make_unique<Dev<uint8_t>>(q_dn);
+    d_gate_up_scale = std::make_unique<Dev<float>>(s_gu);
+    d_down_scale = std::make_unique<Dev<float>>(s_dn);
     for (int64_t e = 0; e < E; ++e) {
       ExpertWeights w;
       w.gate = Matrix{DType::F32, ref_gate_up.data() + e * 2 * I * H, I, H};
@@ -142,20 +107,6 @@ struct Fp8Stack {
   }
 };
 
-std::vector<int32_t> random_ids(int64_t n, int k, int64_t pool, std::mt19937& rng) {
-  std::vector<int32_t> ids(size_t(n * k));
-  std::vector<int32_t> perm(static_cast<size_t>(pool));
-  for (int64_t t = 0; t < n; ++t) {
-    std::iota(perm.begin(), perm.end(), 0);
-    for (int j = 0; j < k; ++j) {
-      std::uniform_int_distribution<int64_t> pick(j, pool - 1);
-      std::swap(perm[size_t(j)], perm[size_t(pick(rng))]);
-      ids[size_t(t * k + j)] = perm[size_t(j)];
-    }
-  }
-  return ids;
-}
-
 constexpr double kTolerance = 1e-4;  // of max |reference|: same weights, fp32 sums in another order
 
 void check_case(const Fp8Stack& s, int64_t n, int k, uint64_t seed) {
@@ -164,21 +115,10 @@ void check_case(const Fp8Stack& s, int64_t n, int k, uint64_t seed) {
   const bool vec = H % 16 == 0 && s.g.I % 16 == 0;
   SCOPED_TRACE(::testing::Message() << "fp8 moe E=" << s.g.E << " H=" << H << " I=" << s.g.I << " n=" << n
                                     << " k=" << k << " path=" << path << (vec ? " 16-byte loads" : " scalar fallback"));
-  std::mt19937 rng{uint32_t(seed)};
-  std::vector<float> x(size_t(n * ldx));
-  fill_uniform(x.data(), x.size(), 1.0f, seed + 7);
-  const std::vector<int32_t> ids = random_ids(n, k, s.g.E, rng);
-  std::vector<float> weights(size_t(n * k));
-  std::uniform_real_distribution<float> uw(0.0f, 1.0f);
-  for (float& w : weights) w = uw(rng);
+  const auto [x, ids, weights, ref] = moe_case(s.views, H, n, ldx, k, s.g.E, seed);
 
-  OpContext ctx{&default_thread_pool()};
-  MoeScratch scratch;
-  std::vector<float> ref(size_t(n * H));
-  moe_experts(ctx, x.data(), n, ldx, H, ids.data(), weights.data(), k, s.views, scratch, ref.data(), H);
-
-  DevVec<float> dx(x), dw(weights), dout(size_t(n * ldo));
-  DevVec<int32_t> dids(ids);
+  Dev<float> dx(x), dw(weights), dout(size_t(n * ldo));
+  Dev<int32_t> dids(ids);
   ASSERT_TRUE(dx.p && dw.p && dout.p && dids.p) << "cudaMalloc failed";
   cuda::MoeWorkspace ws;
   ws.reserve(cuda::moe_workspace_bytes(n, k, H, s.g.I));
@@ -234,20 +174,14 @@ TEST(CudaFp8Moe, MissingScalesAreAnError) {
   const Fp8Stack s({4, 32, 16}, 3);
   auto st = s.stack();
   st.down_scale = nullptr;
-  DevVec<float> dx(size_t(32)), dw(size_t(2)), dout(size_t(32));
-  DevVec<int32_t> dids(std::vector<int32_t>{0, 1});
+  Dev<float> dx(size_t(32)), dw(size_t(2)), dout(size_t(32));
+  Dev<int32_t> dids(std::vector<int32_t>{0, 1});
   cuda::MoeWorkspace ws;
   ws.reserve(cuda::moe_workspace_bytes(1, 2, 32, 16));
   EXPECT_THROW(cuda::moe_experts(st, dx.p, 1, 32, dids.p, dw.p, 2, dout.p, 32, ws, nullptr), Error);
 }
 
 // ---------------------------------------------------------------- engine
-
-float max_abs(std::span<const float> v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
 
 void expect_near(std::span<const float> got, std::span<const float> want, float tol, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
@@ -259,40 +193,7 @@ void expect_near(std::span<const float> got, std::span<const float> want, float 
   EXPECT_LE(worst, scale) << what << ": max |diff| " << worst << " vs max|ref| " << max_abs(want);
 }
 
-std::vector<float> step(Engine& e, SeqId s, std::vector<int32_t> ids, LogitsRequest req = LogitsRequest::last()) {
-  BatchItem item{s, std::move(ids), std::move(req), nullptr, nullptr};
-  ForwardOutput out;
-  e.forward(std::span<BatchItem>(&item, 1), out);
-  return out.logits;
-}
-
-std::vector<int32_t> greedy(Engine& e, const std::vector<int32_t>& prompt, int n, bool argmax_only) {
-  SeqId s = e.create_sequence();
-  std::vector<int32_t> next = prompt, got;
-  for (int i = 0; i < n; ++i) {
-    BatchItem item{s, next, LogitsRequest::last(), nullptr, nullptr};
-    ForwardOutput out;
-    out.argmax_only = argmax_only;
-    e.forward(std::span<BatchItem>(&item, 1), out);
-    int32_t id;
-    if (argmax_only) {
-      id = out.argmax.at(0);
-    } else {
-      auto row = out.row(0, 0);
-      id = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
-    }
-    got.push_back(id);
-    next = {id};
-  }
-  e.free_sequence(s);
-  return got;
-}
-
-struct EngineCase {
-  std::string name;
-  fs::path dir;
-  float tol;
-};
+using EngineCase = ModelCase;
 
 class CudaFp8Engine : public ::testing::TestWithParam<EngineCase> {};
 
@@ -334,15 +235,8 @@ TEST_P(CudaFp8Engine, MatchesCpuEngineWithTheSameExperts) {
   }
   for (int t = 0; t < 3; ++t) {
     const auto next = random_token_ids(8, V, uint32_t(90 + t));
-    std::vector<BatchItem> bg, bc;
-    for (int i = 0; i < 8; ++i) {
-      bg.push_back({sg[size_t(i)], {next[size_t(i)]}, LogitsRequest::last(), nullptr, nullptr});
-      bc.push_back({sc[size_t(i)], {next[size_t(i)]}, LogitsRequest::last(), nullptr, nullptr});
-    }
-    ForwardOutput og, oc;
-    gpu->forward(bg, og);
-    cpu->forward(bc, oc);
-    expect_near(og.logits, oc.logits, c.tol, c.name + " batch 8 step " + std::to_string(t));
+    const auto lg = step_batch(*gpu, sg, next), lc = step_batch(*cpu, sc, next);
+    expect_near(lg, lc, c.tol, c.name + " batch 8 step " + std::to_string(t));
   }
 }
 
@@ -371,11 +265,9 @@ TEST_P(CudaFp8Engine, DiffersFromUnquantisedExperts) {
 
 std::vector<EngineCase> engine_cases() {
   const fs::path f = test::fixtures_dir() / "models";
-  std::vector<EngineCase> c{{"qwen3_moe", f / "qwen3_moe", 1e-4f}, {"mixtral", f / "mixtral", 1e-4f},
-                            {"qwen2_moe", f / "qwen2_moe", 1e-4f}};
-  const fs::path demo = test::source_dir() / "models" / "demo";
-  if (fs::exists(demo / "model.safetensors")) c.push_back({"demo_bf16", demo, 1e-2f});
-  return c;
+  return with_demo_model(
+      {{"qwen3_moe", f / "qwen3_moe", 1e-4f}, {"mixtral", f / "mixtral", 1e-4f}, {"qwen2_moe", f / "qwen2_moe", 1e-4f}},
+      test::source_dir());
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaFp8Engine, ::testing::ValuesIn(engine_cases()),

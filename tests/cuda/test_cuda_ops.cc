@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cuda_test_util.h"
 #include "runtime/ops/cuda/elementwise_cuda.h"
 #include "runtime/ops/cuda/matmul_cuda.h"
 #include "runtime/ops/cuda/router_cuda.h"
@@ -24,30 +25,7 @@
 namespace banyan::ops {
 namespace {
 
-bool have_device() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-// A device copy of a host vector (or `count` uninitialised elements) that frees itself.
-template <class T>
-struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(size_t count) : n(count) { EXPECT_EQ(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), cudaSuccess); }
-  explicit Dev(const std::vector<T>& v) : Dev(v.size()) {
-    EXPECT_EQ(cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  std::vector<T> get() const {
-    std::vector<T> v(n);
-    EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return v;
-  }
-  void poison() { EXPECT_EQ(cudaMemset(p, 0xff, n * sizeof(T)), cudaSuccess); }  // NaN for floats, -1 for ints
-};
+using cuda_test::Dev;
 
 std::vector<float> uniform(size_t n, float a, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -57,17 +35,8 @@ std::vector<float> uniform(size_t n, float a, uint32_t seed) {
   return v;
 }
 
-class CudaOps : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!have_device()) GTEST_SKIP() << "no CUDA device";
-    ASSERT_EQ(cudaStreamCreate(&stream_), cudaSuccess);
-  }
-  void TearDown() override {
-    if (stream_) cudaStreamDestroy(stream_);
-  }
-  cudaStream_t stream_ = nullptr;
-};
+// Skips without a device; owns stream_.
+class CudaOps : public cuda_test::StreamTest {};
 
 // y = x·Wᵀ (and y += x·Wᵀ) for n ≤ kGemvMaxRows through the GEMV kernels: bf16 and fp32 weights, the model's
 // widths (k 2048 and 4096: whole rounds of loads; 768 and 1000: partial rounds; 36: the scalar fallback), row

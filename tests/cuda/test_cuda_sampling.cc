@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cuda_test_util.h"
 #include "runtime/engine.h"
 #include "runtime/ops/cuda/sampling_cuda.h"
 #include "runtime/random_tokens.h"
@@ -23,13 +24,9 @@
 #include "test_paths.h"
 
 using namespace banyan;
+using cuda_test::Dev;
 
 namespace {
-
-bool have_device() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
 
 // Logits of one test row: random normal (scale 3), peaked (a few tokens far above a scale-1 background) or flat
 // (scale 0.3: large nuclei).
@@ -106,35 +103,8 @@ std::vector<RowCase> make_cases(size_t vocab) {
   return cases;
 }
 
-template <class T>
-struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(size_t count) : n(count) { EXPECT_EQ(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), cudaSuccess); }
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  void put(const T* src, size_t count, size_t at = 0) {
-    ASSERT_EQ(cudaMemcpy(p + at, src, count * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  std::vector<T> get(size_t at, size_t count) const {
-    std::vector<T> v(count);
-    EXPECT_EQ(cudaMemcpy(v.data(), p + at, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return v;
-  }
-};
-
-class CudaSampling : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!have_device()) GTEST_SKIP() << "no CUDA device";
-    ASSERT_EQ(cudaStreamCreate(&stream_), cudaSuccess);
-  }
-  void TearDown() override {
-    if (stream_) cudaStreamDestroy(stream_);
-  }
-  cudaStream_t stream_ = nullptr;
-};
+// Skips without a device; owns stream_.
+class CudaSampling : public cuda_test::StreamTest {};
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "cuda_test_util.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cuda/attention_cuda.h"
 #include "runtime/ops/cuda/moe_cuda.h"
@@ -30,10 +31,9 @@ namespace {
     ASSERT_EQ(err_, cudaSuccess) << #expr << ": " << cudaGetErrorString(err_);         \
   } while (0)
 
-bool have_device() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+using cuda_test::fill_uniform;
+using cuda_test::have_device;
+using cuda_test::moe_case;
 
 // A device buffer that frees itself.
 struct DeviceBuffer {
@@ -52,22 +52,6 @@ struct DeviceBuffer {
     return static_cast<T*>(p);
   }
 };
-
-// Fast parallel uniform fill in [-a, a) (weights run to gigabytes; std::mt19937 would dominate the test).
-void fill_uniform(float* dst, size_t n, float a, uint64_t seed) {
-  default_thread_pool().parallel_for(int64_t((n + 65535) / 65536), [&](int64_t b, int64_t e) {
-    for (int64_t blk = b; blk < e; ++blk) {
-      uint64_t s = seed * 0x9E3779B97F4A7C15ull + uint64_t(blk) * 0xD1B54A32D192ED03ull + 1;
-      const size_t lo = size_t(blk) * 65536, hi = std::min(n, lo + 65536);
-      for (size_t i = lo; i < hi; ++i) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        dst[i] = (float(s >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * a;
-      }
-    }
-  });
-}
 
 double rel_error(const std::vector<float>& got, const std::vector<float>& ref, size_t rows, size_t cols,
                  size_t ld_got, size_t ld_ref, bool* all_finite) {
@@ -137,39 +121,13 @@ struct MoeStack {
   }
 };
 
-// Router-like ids: k distinct experts per token, drawn from the first `pool` experts.
-std::vector<int32_t> random_ids(int64_t n, int k, int64_t pool, std::mt19937& rng) {
-  std::vector<int32_t> ids(size_t(n * k));
-  std::vector<int32_t> perm(static_cast<size_t>(pool));
-  for (int64_t t = 0; t < n; ++t) {
-    std::iota(perm.begin(), perm.end(), 0);
-    for (int j = 0; j < k; ++j) {
-      std::uniform_int_distribution<int64_t> pick(j, pool - 1);
-      std::swap(perm[size_t(j)], perm[size_t(pick(rng))]);
-      ids[size_t(t * k + j)] = perm[size_t(j)];
-    }
-  }
-  return ids;
-}
-
 constexpr double kMoeTolerance = 1e-4;  // of max |reference|; fp32 accumulation in a different order
 
 void check_moe_case(MoeStack& s, int64_t n, int k, int64_t pool, uint64_t seed) {
   SCOPED_TRACE(::testing::Message() << "moe " << dtype_name(s.dtype) << " E=" << s.g.E << " H=" << s.g.H
                                     << " I=" << s.g.I << " n=" << n << " k=" << k << " pool=" << pool);
   const int64_t H = s.g.H, ldx = H + 3, ldo = H + 5;
-  std::mt19937 rng{uint32_t(seed)};
-  std::vector<float> x(size_t(n * ldx));
-  fill_uniform(x.data(), x.size(), 1.0f, seed + 7);
-  const std::vector<int32_t> ids = random_ids(n, k, pool, rng);
-  std::vector<float> weights(size_t(n * k));
-  std::uniform_real_distribution<float> uw(0.0f, 1.0f);
-  for (float& w : weights) w = uw(rng);
-
-  OpContext ctx{&default_thread_pool()};
-  MoeScratch scratch;
-  std::vector<float> ref(size_t(n * H));
-  moe_experts(ctx, x.data(), n, ldx, H, ids.data(), weights.data(), k, s.views, scratch, ref.data(), H);
+  const auto [x, ids, weights, ref] = moe_case(s.views, H, n, ldx, k, pool, seed);
 
   DeviceBuffer dx(x.size() * 4), dids(ids.size() * 4), dw(weights.size() * 4), dout(size_t(n * ldo) * 4);
   CUDA_OK(cudaMemcpy(dx.p, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
