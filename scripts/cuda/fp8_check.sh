@@ -6,9 +6,7 @@
 set -uo pipefail
 what=${1:-all}
 source scripts/cuda/device_env.sh
-src=${BANYAN_BUILD_SOURCE:-/work/main}  # the test binary names fixtures by the build machine's source path
-[ -e "$src" ] || { mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+device_preamble
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
   timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter='CudaFp8*:Models/CudaFp8*' 2>&1 |

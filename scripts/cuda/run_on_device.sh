@@ -5,10 +5,7 @@
 set -uo pipefail
 what=${1:-all}
 source scripts/cuda/device_env.sh
-# The test binary names fixtures by the build machine's source path (BANYAN_SOURCE_DIR); point it here.
-src=${BANYAN_BUILD_SOURCE:-/work/main}
-[ -e "$src" ] || { mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+device_preamble
 ldd "$carry/banyan" | grep -i "not found" && echo "missing libraries" >&2
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then

@@ -8,23 +8,21 @@
 set -uo pipefail
 what=${1:-all}
 source scripts/cuda/device_env.sh
-src=${BANYAN_BUILD_SOURCE:-/work/main}  # the test binary names fixtures by the build machine's source path
-[ -e "$src" ] || { mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+device_preamble
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter='CudaSampling*' 2>&1 |
+  timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter='CudaSampling*:*CudaEngineSampling*' 2>&1 |
     tee "$out/sampling_tests.log" | grep -E "DISAGREE|tokens equal|FAILED|Failure|error|PASSED|tests ran" | tail -80
   rc=${PIPESTATUS[0]}
 fi
 if [ "$what" = serve ] || [ "$what" = all ]; then
   # The CPU engine's e2e serve test against the CUDA engine (greedy, sampled and logprobs requests).
-  BANYAN_E2E_SERVE_ARGS="--device cuda" timeout 300 bash tests/e2e/serve_curl.sh "$carry/banyan" \
+  BANYAN_E2E_SERVE_ARGS="--device cuda --device-sampling" timeout 300 bash tests/e2e/serve_curl.sh "$carry/banyan" \
     > "$out/serve_cuda.log" 2>&1
   echo "serve_curl.sh --device cuda: rc $?" | tee -a "$out/serve_cuda.log"
   # Seeded sampling on the device is reproducible; another seed gives another completion.
   log=$(mktemp)
-  "$carry/banyan" serve --model tests/fixtures/models/qwen3_moe --device cuda --port 0 --host 127.0.0.1 2>"$log" &
+  "$carry/banyan" serve --model tests/fixtures/models/qwen3_moe --device cuda --device-sampling --port 0 --host 127.0.0.1 2>"$log" &
   pid=$!
   port=""
   for _ in $(seq 1 300); do

@@ -49,6 +49,9 @@ RegisterCommand reg{{"serve", "serve a model (or node bundle) over an OpenAI-com
                        sub.add_option("--threads", o->threads, "engine threads (0: all cores)")->default_val(0);
                        sub.add_option("--device", o->device, "engine device: cpu, cuda or cuda:i (one node per GPU)")
                            ->default_val("cpu");
+                       sub.add_flag("--device-sampling", o->device_sampling,
+                                    "with --device cuda: sample on the GPU and download token ids only (not yet "
+                                    "verified on a GPU; default: logits downloaded, CPU sampler)");
                        sub.add_option("--expert-dtype", o->expert_dtype,
                                       "routed-expert storage: bf16 or fp8 (e4m3 + fp32 row scales; on cpu the "
                                       "dequantised values); default: the checkpoint's")

@@ -105,6 +105,7 @@ struct NodeServer::Impl {
       eo.threads = opt.threads;
       eo.device = opt.device;
       eo.expert_dtype = parse_expert_dtype(opt.expert_dtype);
+      eo.device_sampling = opt.device_sampling;
       // Room for every active sequence at full context, plus the prefix cache's budget.
       eo.kv_cache_bytes = opt.cache_bytes + size_t(opt.parallel + 1) * size_t(m->max_context + 32) * kv_bytes_per_token(spec);
       m->engine = Engine::load(opt.model_dir, eo);

@@ -22,6 +22,7 @@ struct ServerOptions {
   int threads = 0;               // engine threads (0: all cores)
   std::string device = "cpu";    // engine device: cpu, cuda or cuda:i
   std::string expert_dtype;      // routed experts: "" (the checkpoint's), bf16 or fp8 (EngineOptions::expert_dtype)
+  bool device_sampling = false;  // device engines: sample on the device (EngineOptions::device_sampling)
   int queue = 64;                // max requests waiting for a slot
   int64_t prefill_chunk = 256;   // prompt tokens per scheduler step
 };

@@ -247,14 +247,34 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
     }
     const int64_t R = int64_t(out.row_positions.size());
     if (!out.sampling.empty()) check_sampling(out, R);
+    // Rows of a device engine sampled on the host (EngineOptions::device_sampling off): the backend returns every
+    // row's logits and the CPU Sampler picks, exactly as on the CPU engine.
+    const bool host_rows = backend_ && !out.sampling.empty() && !options_.device_sampling;
     if (backend_) {
       device_items_.resize(batch.size());
       for (size_t i = 0; i < batch.size(); ++i)
         device_items_[i] = DeviceItem{kv_->pages(batch[i].seq), kv_->num_pages(batch[i].seq), items_[i].begin,
                                       items_[i].n, items_[i].start};
-      backend_->forward(batch, device_items_, tokens_.data(), N, kv_->layout(), out);
+      if (host_rows) {
+        const bool argmax_only = out.argmax_only;
+        out.sampling.swap(deferred_sampling_);
+        out.argmax_only = false;
+        try {
+          backend_->forward(batch, device_items_, tokens_.data(), N, kv_->layout(), out);
+        } catch (...) {
+          out.sampling.swap(deferred_sampling_);
+          out.argmax_only = argmax_only;
+          throw;
+        }
+        out.sampling.swap(deferred_sampling_);
+        out.argmax_only = argmax_only;
+      } else {
+        backend_->forward(batch, device_items_, tokens_.data(), N, kv_->layout(), out);
+      }
     } else {
       forward_cpu(batch, N, out);
+    }
+    if (!backend_ || host_rows) {
       if (out.argmax_only) {
         out.argmax.resize(size_t(R));
         for (int64_t r = 0; r < R; ++r) {

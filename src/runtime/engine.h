@@ -36,6 +36,10 @@ struct EngineOptions {
   // holds the dequantised values (fp32) and computes with them, so it measures the quality of exactly what the
   // CUDA engine's fp8 kernels compute; the CUDA engine stores the fp8 bytes. Other weights are unchanged.
   std::optional<DType> expert_dtype;
+  // Device engines: pick ForwardOutput::sampling rows on the device (runtime/ops/cuda/sampling_cuda.h), so only
+  // token ids are downloaded. Off by default until that sampler's agreement test (tests/cuda/test_cuda_sampling.cc)
+  // has passed on a GPU: the rows' logits are then downloaded and the CPU Sampler picks, as on the CPU engine.
+  bool device_sampling = false;
 };
 
 // "bf16" → BF16, "fp8" → F8_E4M3, "" (or "auto") → nullopt (the checkpoint's); anything else fails.
@@ -200,6 +204,7 @@ class Engine {
   Sampler sampler_;  // the CPU engine's row sampling (ForwardOutput::sampling)
   SampleResult sample_;
   std::vector<uint8_t> history_seen_;  // per token: scratch of the history check (zero between calls)
+  std::vector<RowSampling> deferred_sampling_;  // the caller's requests while a device forward runs without them
 };
 
 }  // namespace banyan

@@ -252,12 +252,16 @@ TEST_F(CudaSampling, BadRowsAreErrors) {
 // The engine path: one forward of a batch whose rows are sampled on the device, some also returning logits; the
 // token of each such row equals the CPU Sampler's on the returned (raw) logits; rows without params keep their
 // logits; then a few decode steps feeding the sampled tokens back (device → ids only).
-TEST_F(CudaSampling, EngineSamplesRowsOnTheDevice) {
+// Both modes of EngineOptions::device_sampling: on the device, and the default (logits downloaded, CPU Sampler).
+class CudaEngineSampling : public cuda_test::StreamTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(CudaEngineSampling, SampledRowsMatchTheCpuSampler) {
   const auto dir = test::fixtures_dir() / "models" / "qwen3_moe";
   EngineOptions opt;
   opt.threads = 4;
   opt.kv_cache_bytes = size_t(64) << 20;
   opt.device = "cuda";
+  opt.device_sampling = GetParam();
   auto gpu = Engine::load(dir, opt);
   const int64_t V = gpu->spec().vocab_size;
   std::vector<SamplingParams> params(4);
@@ -310,3 +314,5 @@ TEST_F(CudaSampling, EngineSamplesRowsOnTheDevice) {
   }
   for (auto& b : batch) gpu->free_sequence(b.seq);
 }
+INSTANTIATE_TEST_SUITE_P(Modes, CudaEngineSampling, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "OnDevice" : "OnHost"; });
