@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "eval/quality_eval.h"
 #include "eval/quality_protocol.h"
+#include "runtime/engine.h"
 
 namespace banyan::cli {
 namespace {
@@ -22,6 +23,7 @@ struct QualityArgs {
   uint64_t seed = 0;
   bool lab_replicas = false;
   bool prompt_token_nll = false;
+  std::string expert_dtype;
   AutoPlacement auto_placement;
 };
 
@@ -60,6 +62,7 @@ int run_quality(const QualityArgs& a) {
   c.random_definition = parse_random_definition(a.random);
   c.lab_replicas = a.lab_replicas;
   c.keep_prompt_token_nll = a.prompt_token_nll;
+  c.expert_dtype = parse_expert_dtype(a.expert_dtype);
   c.auto_placement = a.auto_placement;
   auto probe = parse_probe_definition(a.probe);
   BANYAN_CHECK(probe, "unknown --probe '{}' (topk_mass, topk_share, local_topk, router_mass)", a.probe);
@@ -114,6 +117,10 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                                         "JSON: every token's NLL per sequence and node (placement study)");
                            sub.add_option("--batch", a->batch, "(sequence, node) forwards per engine call");
                            sub.add_option("--threads", a->threads, "Threads (default: all cores)");
+                           sub.add_option("--expert-dtype", a->expert_dtype,
+                                          "Routed experts re-encoded at load: bf16 or fp8 (e4m3 + fp32 row scales, "
+                                          "the values the CUDA fp8 kernels compute with); default: the checkpoint's")
+                               ->check(CLI::IsMember({"bf16", "fp8"}));
                            sub.add_option("--json", a->json_out, "Write the full report as JSON");
                            return [a] { return run_quality(*a); };
                          }}};

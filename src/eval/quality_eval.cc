@@ -125,6 +125,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   auto t0 = Clock::now();
   EngineOptions eo;
   eo.threads = c.threads;
+  eo.expert_dtype = c.expert_dtype;
   // A batch of items of kSequenceTokens each is the most the cache ever holds; leave room for calibration too.
   std::unique_ptr<Engine> engine = Engine::load(c.model, eo);
   const ModelSpec& spec = engine->spec();
@@ -177,6 +178,7 @@ QualityEvalResult run_quality_eval(const QualityEvalConfig& c) {
   r.report.replicate = r.plan.replicate;
   r.report.node_top_k = r.measurements.node_top_k;
   r.report.per_domain = c.per_domain;
+  r.report.expert_dtype = c.expert_dtype ? std::string(*c.expert_dtype == DType::F8_E4M3 ? "fp8" : "bf16") : "checkpoint";
   for (const auto& [k, v] : timing) r.report.timing[k] = v;
   r.report.timing["threads"] = double(c.threads > 0 ? c.threads : int(std::thread::hardware_concurrency()));
   r.report.timing["total_s"] = seconds_since(t_start);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/dtype.h"
 #include "eval/domain_counts.h"
 #include "plan/corpus_walk.h"
 #include "eval/placement.h"
@@ -41,6 +42,7 @@ struct QualityEvalConfig {
   bool lab_replicas = false;
   bool progress = true;  // progress lines on stderr
   bool keep_prompt_token_nll = false;  // per-token prompt and continuation NLLs in the report (QualityMeasureOptions)
+  std::optional<DType> expert_dtype;   // routed experts re-encoded at load (EngineOptions::expert_dtype), e.g. fp8
 };
 
 struct QualityEvalResult {

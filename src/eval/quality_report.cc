@@ -84,6 +84,7 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
   j["node_top_k"] = r.node_top_k;
   j["prompt_tokens"] = r.prompt_tokens;
   j["per_domain"] = r.per_domain;
+  j["expert_dtype"] = r.expert_dtype;
   j["num_sequences"] = r.num_sequences;
   j["domain_counts"] = r.domain_counts;
   j["full_ppl"] = r.full_ppl;
@@ -165,8 +166,9 @@ std::string format_quality_table(const QualityReport& r) {
   s += fmt::format("{} on {} ({} sequences:", r.protocol, r.heldout, r.num_sequences);
   for (const auto& [d, c] : r.domain_counts) s += fmt::format(" {} {}", d, c);
   s += ")\n";
-  s += fmt::format("plan {} scheme {} nodes {} experts/node {} replicate {} top-k {} (nodes {})\n", r.plan_id,
-                   r.scheme, r.nodes, r.experts_per_node, r.replicate, r.top_k, r.node_top_k);
+  s += fmt::format("plan {} scheme {} nodes {} experts/node {} replicate {} top-k {} (nodes {}) experts {}\n",
+                   r.plan_id, r.scheme, r.nodes, r.experts_per_node, r.replicate, r.top_k, r.node_top_k,
+                   r.expert_dtype);
   s += fmt::format("full model ppl {:.3f} (", r.full_ppl);
   bool first = true;
   for (const auto& [d, p] : r.full_ppl_by_domain) {

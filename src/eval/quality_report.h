@@ -29,6 +29,7 @@ struct QualityReport {
   int node_top_k = 0;   // experts per token asked of every node (plan's node_top_k or override; min with local)
   int prompt_tokens = 0;
   int64_t per_domain = 0;
+  std::string expert_dtype = "checkpoint";  // routed experts as evaluated: the checkpoint's, or re-encoded (fp8, bf16)
 
   int64_t num_sequences = 0;
   std::map<std::string, int64_t> domain_counts;
