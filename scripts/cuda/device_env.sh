@@ -15,3 +15,10 @@ device_preamble() {
   [ -e "$src" ] || { mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; }
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
 }
+
+# run_gtests FILTER LOG PATTERN: the carried test_cuda_engine's tests matching FILTER, the full output in $out/LOG and
+# the lines matching PATTERN on stdout; returns the test binary's status.
+run_gtests() {
+  timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter="$1" 2>&1 | tee "$out/$2" | grep -E "$3" | tail -80
+  return ${PIPESTATUS[0]}
+}

@@ -9,9 +9,8 @@ source scripts/cuda/device_env.sh
 device_preamble
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter='CudaFp8*:Models/CudaFp8*' 2>&1 |
-    tee "$out/fp8_tests.log" | grep -E "RESULT|FAILED|Failure|error|PASSED|tests ran" | tail -80
-  rc=${PIPESTATUS[0]}
+  run_gtests 'CudaFp8*:Models/CudaFp8*' fp8_tests.log "RESULT|FAILED|Failure|error|PASSED|tests ran"
+  rc=$?
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   cfg=tools/bench/configs/qwen3-30b-a3b.json

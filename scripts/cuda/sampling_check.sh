@@ -11,9 +11,8 @@ source scripts/cuda/device_env.sh
 device_preamble
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  timeout ${TEST_TIMEOUT:-300} "$carry/test_cuda_engine" --gtest_filter='CudaSampling*:*CudaEngineSampling*' 2>&1 |
-    tee "$out/sampling_tests.log" | grep -E "DISAGREE|tokens equal|FAILED|Failure|error|PASSED|tests ran" | tail -80
-  rc=${PIPESTATUS[0]}
+  run_gtests 'CudaSampling*:*CudaEngineSampling*' sampling_tests.log "DISAGREE|tokens equal|FAILED|Failure|error|PASSED|tests ran"
+  rc=$?
 fi
 if [ "$what" = serve ] || [ "$what" = all ]; then
   # The CPU engine's e2e serve test against the CUDA engine (greedy, sampled and logprobs requests).
