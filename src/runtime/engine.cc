@@ -35,19 +35,12 @@ void convert_experts(ModelWeights& w, DType dtype) {
   auto convert = [&](ops::Matrix& m) {
     const size_t n = size_t(m.rows * m.cols);
     if (dtype == DType::F8_E4M3) {
-      std::vector<float> deq;
-      ops::fp8_round_trip(m, deq);
       w.converted.emplace_back(n * sizeof(float));
-      std::memcpy(w.converted.back().data(), deq.data(), n * sizeof(float));
-      m = ops::Matrix{DType::F32, w.converted.back().data(), m.rows, m.cols};
+      m = ops::fp8_round_trip(m, reinterpret_cast<float*>(w.converted.back().data()));
     } else if (m.dtype != DType::BF16) {
       w.converted.emplace_back(n * sizeof(uint16_t));
       auto* dst = reinterpret_cast<uint16_t*>(w.converted.back().data());
-      std::vector<float> row(size_t(m.cols));
-      for (int64_t r = 0; r < m.rows; ++r) {
-        ops::matrix_row_to_f32(m, r, row.data());
-        for (int64_t c = 0; c < m.cols; ++c) dst[r * m.cols + c] = f32_to_bf16(row[size_t(c)]);
-      }
+      ops::matrix_to_bf16(m, dst);
       m = ops::Matrix{DType::BF16, dst, m.rows, m.cols};
     }
   };
@@ -255,19 +248,21 @@ void Engine::forward_locked(std::span<BatchItem> batch, ForwardOutput& out) {
       for (size_t i = 0; i < batch.size(); ++i)
         device_items_[i] = DeviceItem{kv_->pages(batch[i].seq), kv_->num_pages(batch[i].seq), items_[i].begin,
                                       items_[i].n, items_[i].start};
-      if (host_rows) {
+      if (host_rows) {  // the backend sees no requests and returns every row's logits
         const bool argmax_only = out.argmax_only;
+        auto restore = [&] {  // the caller's requests and argmax_only, however the forward ends
+          out.sampling.swap(deferred_sampling_);
+          out.argmax_only = argmax_only;
+        };
         out.sampling.swap(deferred_sampling_);
         out.argmax_only = false;
         try {
           backend_->forward(batch, device_items_, tokens_.data(), N, kv_->layout(), out);
         } catch (...) {
-          out.sampling.swap(deferred_sampling_);
-          out.argmax_only = argmax_only;
+          restore();
           throw;
         }
-        out.sampling.swap(deferred_sampling_);
-        out.argmax_only = argmax_only;
+        restore();
       } else {
         backend_->forward(batch, device_items_, tokens_.data(), N, kv_->layout(), out);
       }
@@ -312,23 +307,7 @@ void Engine::check_sampling(const ForwardOutput& out, int64_t R) {
     validate_sampling_params(*rs.params);
     BANYAN_CHECK(rs.params->seed.has_value(), "forward: row {}: the sampling params carry no seed", r);
     if (!penalties_enabled(*rs.params)) continue;
-    const char* bad = nullptr;
-    size_t at = 0;
-    for (; at < rs.history.size() && !bad; ++at) {
-      const PenaltyEntry& e = rs.history[at];
-      if (e.token < 0 || e.token >= V) bad = "outside the vocabulary";
-      else if (e.count < 0) bad = "a negative count";
-      else if (history_seen_[size_t(e.token)]) bad = "a repeated token";
-      else history_seen_[size_t(e.token)] = 1;
-    }
-    for (size_t i = 0; i < at; ++i) {
-      const int32_t t = rs.history[i].token;
-      if (t >= 0 && t < V) history_seen_[size_t(t)] = 0;
-    }
-    if (bad) {
-      const PenaltyEntry& e = rs.history[at - 1];
-      fail("forward: row {}: penalty history entry #{} (token {}, count {}) is {}", r, at - 1, e.token, e.count, bad);
-    }
+    if (auto error = penalty_history_error(rs.history, V, history_seen_)) fail("forward: row {}: {}", r, *error);
   }
 }
 

@@ -75,6 +75,26 @@ SamplingParams with_seed(SamplingParams params) {
 
 double Sampler::uniform_for_step(uint64_t seed, uint64_t step) { return sampling::uniform_for_step(seed, step); }
 
+std::optional<std::string> penalty_history_error(std::span<const PenaltyEntry> history, int64_t vocab,
+                                                 std::vector<uint8_t>& seen) {
+  const char* bad = nullptr;
+  size_t at = 0;
+  for (; at < history.size() && !bad; ++at) {
+    const PenaltyEntry& e = history[at];
+    if (e.token < 0 || e.token >= vocab) bad = "outside the vocabulary";
+    else if (e.count < 0) bad = "a negative count";
+    else if (seen[size_t(e.token)]) bad = "a repeated token";
+    else seen[size_t(e.token)] = 1;
+  }
+  for (size_t i = 0; i < at; ++i) {
+    const int32_t t = history[i].token;
+    if (t >= 0 && t < vocab) seen[size_t(t)] = 0;
+  }
+  if (!bad) return std::nullopt;
+  const PenaltyEntry& e = history[at - 1];
+  return fmt::format("penalty history entry #{} (token {}, count {}) is {}", at - 1, e.token, e.count, bad);
+}
+
 void PenaltyHistory::reset(std::span<const int32_t> prompt) {
   entries_.clear();
   at_.clear();
@@ -186,24 +206,8 @@ void Sampler::apply_penalties(std::span<const int32_t> prompt, std::span<const i
 void Sampler::apply_penalties(std::span<const PenaltyEntry> history) {
   if (!penalties_enabled(*params_)) return;
   const bool repetition = params_->repetition_penalty != 1.0f;
-  const auto vocab = static_cast<int64_t>(work_logits_.size());
-  auto reset = [&] {
-    for (int32_t t : touched_) seen_[t] = 0;
-    touched_.clear();
-  };
-  for (size_t i = 0; i < history.size(); ++i) {
-    const PenaltyEntry& e = history[i];
-    if (e.token < 0 || e.token >= vocab || e.count < 0 || seen_[e.token]) [[unlikely]] {
-      reset();
-      fail("sampler: penalty history entry #{} (token {}, count {}) is {}", i, e.token, e.count,
-           e.token < 0 || e.token >= vocab ? "outside the vocabulary"
-           : e.count < 0                   ? "a negative count"
-                                           : "a repeated token");
-    }
-    seen_[e.token] = 1;
-    touched_.push_back(e.token);
-  }
-  reset();
+  if (auto error = penalty_history_error(history, static_cast<int64_t>(work_logits_.size()), seen_))
+    fail("sampler: {}", *error);
   for (const PenaltyEntry& e : history)
     work_logits_[e.token] =
         penalized(work_logits_[e.token], repetition && (e.in_prompt != 0 || e.count > 0), e.count, *params_);

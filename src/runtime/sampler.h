@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -85,6 +86,11 @@ struct RowSampling {
 
 // Builds a sequence's sparse history incrementally: reset() with the prompt, add() each generated token. Entries
 // are distinct tokens (prompt tokens first, in first-occurrence order).
+// What is wrong with a sparse history, or nullopt: it must hold distinct tokens in [0, vocab) with counts ≥ 0.
+// `seen` is a per-token scratch of `vocab` zeros, zero again on return (also when something is wrong).
+std::optional<std::string> penalty_history_error(std::span<const PenaltyEntry> history, int64_t vocab,
+                                                 std::vector<uint8_t>& seen);
+
 class PenaltyHistory {
  public:
   void reset(std::span<const int32_t> prompt);

@@ -2,10 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
-#include <mutex>
-#include <thread>
 
+#include "core/thread_pool.h"
 #include "runtime/cuda/device_weights.h"
 #include "runtime/ops/cuda/cuda_check.h"
 #include "runtime/ops/cuda/init_cuda.h"
@@ -39,33 +37,9 @@ void append_rows(const ops::Matrix& m, DType dtype, std::vector<uint8_t>& dst) {
   BANYAN_CHECK(dtype == DType::BF16, "cuda upload: cannot convert {} rows to {}", dtype_name(m.dtype),
                dtype_name(dtype));
   dst.resize(old + size_t(m.rows) * size_t(m.cols) * sizeof(uint16_t));
-  uint16_t* out = reinterpret_cast<uint16_t*>(dst.data() + old);
-  std::vector<float> row(size_t(m.cols));
-  for (int64_t r = 0; r < m.rows; ++r) {
-    ops::matrix_row_to_f32(m, r, row.data());
-    for (int64_t c = 0; c < m.cols; ++c) out[r * m.cols + c] = f32_to_bf16(row[size_t(c)]);
-  }
+  ops::matrix_to_bf16(m, reinterpret_cast<uint16_t*>(dst.data() + old));
 }
 
-// fn(i) for i in [0, n) over the host's threads; the first exception is rethrown.
-template <class Fn>
-void parallel_for(int64_t n, Fn fn) {
-  const int64_t threads = std::clamp<int64_t>(int64_t(std::thread::hardware_concurrency()), 1, std::min<int64_t>(n, 32));
-  std::exception_ptr error;
-  std::mutex mu;
-  std::vector<std::thread> pool;
-  for (int64_t t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      try {
-        for (int64_t i = t; i < n; i += threads) fn(i);
-      } catch (...) {
-        std::lock_guard lock(mu);
-        if (!error) error = std::current_exception();
-      }
-    });
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
-}
 }  // namespace
 
 DeviceWeights::~DeviceWeights() {
@@ -152,11 +126,13 @@ std::unique_ptr<DeviceWeights> DeviceWeights::upload(const ModelWeights& w, cuda
         // Quantised on the host by the CPU engine's code (the same bytes and scales as its reference).
         std::vector<uint8_t> q_gu(size_t(E * 2 * I * H)), q_dn(size_t(E * H * I));
         std::vector<float> s_gu(size_t(E * 2 * I)), s_dn(size_t(E * H));
-        parallel_for(E, [&](int64_t e) {
-          const ops::ExpertWeights& x = h.experts[size_t(e)];
-          ops::quantize_rows_e4m3(x.gate, q_gu.data() + e * 2 * I * H, s_gu.data() + e * 2 * I);
-          ops::quantize_rows_e4m3(x.up, q_gu.data() + (e * 2 + 1) * I * H, s_gu.data() + e * 2 * I + I);
-          ops::quantize_rows_e4m3(x.down, q_dn.data() + e * H * I, s_dn.data() + e * H);
+        default_thread_pool().parallel_for(E, [&](int64_t begin, int64_t end) {
+          for (int64_t e = begin; e < end; ++e) {
+            const ops::ExpertWeights& x = h.experts[size_t(e)];
+            ops::quantize_rows_e4m3(x.gate, q_gu.data() + e * 2 * I * H, s_gu.data() + e * 2 * I);
+            ops::quantize_rows_e4m3(x.up, q_gu.data() + (e * 2 + 1) * I * H, s_gu.data() + e * 2 * I + I);
+            ops::quantize_rows_e4m3(x.down, q_dn.data() + e * H * I, s_dn.data() + e * H);
+          }
         });
         auto put_floats = [&](const std::vector<float>& v) {
           void* p = d->alloc(v.size() * sizeof(float));

@@ -74,14 +74,13 @@ void dequantize_row_e4m3(const uint8_t* q, float scale, int64_t cols, float* dst
   for (int64_t c = 0; c < cols; ++c) dst[c] = kDecode[q[c]] * scale;
 }
 
-Matrix fp8_round_trip(const Matrix& m, std::vector<float>& storage) {
-  storage.resize(size_t(m.rows * m.cols));
+Matrix fp8_round_trip(const Matrix& m, float* dst) {
   std::vector<uint8_t> q(size_t(m.rows * m.cols));
   std::vector<float> scale(size_t(m.rows));
   quantize_rows_e4m3(m, q.data(), scale.data());
   for (int64_t r = 0; r < m.rows; ++r)
-    dequantize_row_e4m3(q.data() + r * m.cols, scale[size_t(r)], m.cols, storage.data() + r * m.cols);
-  return Matrix{DType::F32, storage.data(), m.rows, m.cols};
+    dequantize_row_e4m3(q.data() + r * m.cols, scale[size_t(r)], m.cols, dst + r * m.cols);
+  return Matrix{DType::F32, dst, m.rows, m.cols};
 }
 
 }  // namespace banyan::ops

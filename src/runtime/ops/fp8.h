@@ -29,7 +29,8 @@ void quantize_rows_e4m3(const Matrix& m, uint8_t* q, float* scale);
 void dequantize_row_e4m3(const uint8_t* q, float scale, int64_t cols, float* dst);
 
 // An fp32 matrix holding the values an fp8-quantised `m` stands for (quantize then dequantize, row by row): the
-// CPU reference of the fp8 expert kernels. `storage` keeps the data; the returned Matrix points into it.
-Matrix fp8_round_trip(const Matrix& m, std::vector<float>& storage);
+// CPU reference of the fp8 expert kernels. `dst` (m.rows·m.cols floats, the caller's) keeps the data; the returned
+// Matrix points into it.
+Matrix fp8_round_trip(const Matrix& m, float* dst);
 
 }  // namespace banyan::ops

@@ -19,5 +19,7 @@ struct Matrix {
 
 // Copies row `r` of `m` to fp32 `dst` (cols values).
 void matrix_row_to_f32(const Matrix& m, int64_t r, float* dst);
+// Every row of `m` as bf16 (rounded to nearest even) into `dst` (rows·cols values, row-major).
+void matrix_to_bf16(const Matrix& m, uint16_t* dst);
 
 }  // namespace banyan::ops

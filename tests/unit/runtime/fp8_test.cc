@@ -123,8 +123,8 @@ TEST(Fp8, RowQuantisation) {
   std::vector<uint8_t> q(static_cast<size_t>(rows * cols));
   std::vector<float> s(static_cast<size_t>(rows));
   quantize_rows_e4m3(m, q.data(), s.data());
-  std::vector<float> back;
-  const Matrix rt = fp8_round_trip(m, back);
+  std::vector<float> back(static_cast<size_t>(rows * cols));
+  const Matrix rt = fp8_round_trip(m, back.data());
   ASSERT_EQ(rt.dtype, DType::F32);
   ASSERT_EQ(rt.rows, rows);
   for (int64_t r = 0; r < rows; ++r) {
@@ -183,8 +183,8 @@ TEST(Fp8, CpuEngineExpertDtype) {
       const auto& src = wb.layers[l].experts[e];
       const auto& got = wf.layers[l].experts[e];
       for (auto [a, b] : {std::pair{&src.gate, &got.gate}, {&src.up, &got.up}, {&src.down, &got.down}}) {
-        std::vector<float> want;
-        const Matrix rt = fp8_round_trip(*a, want);
+        std::vector<float> want(static_cast<size_t>(a->rows * a->cols));
+        const Matrix rt = fp8_round_trip(*a, want.data());
         ASSERT_EQ(b->dtype, DType::F32);
         ASSERT_EQ(b->rows, rt.rows);
         ASSERT_EQ(b->cols, rt.cols);

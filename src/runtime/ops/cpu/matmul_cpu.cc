@@ -18,6 +18,14 @@ void matrix_row_to_f32(const Matrix& m, int64_t r, float* dst) {
   }
 }
 
+void matrix_to_bf16(const Matrix& m, uint16_t* dst) {
+  std::vector<float> row(size_t(m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    matrix_row_to_f32(m, r, row.data());
+    for (int64_t c = 0; c < m.cols; ++c) dst[r * m.cols + c] = f32_to_bf16(row[size_t(c)]);
+  }
+}
+
 namespace {
 constexpr int64_t kRowBlock = 4;   // W rows per register tile
 constexpr int64_t kXBlock = 64;    // x rows kept hot in cache while a thread walks its W rows
