@@ -23,11 +23,13 @@ struct CalibrateArgs {
   int64_t per_domain = 50, tokens = 256;
   std::string select = "spread";
   int batch = 8, threads = 0;
+  std::string device = "cpu";
   bool no_output_norms = false;
 };
 
 int run_calibrate(const CalibrateArgs& a) {
   namespace fs = std::filesystem;
+  check_calibrate_device(a.device);
   Tokenizer tokenizer = Tokenizer::load(a.model);
   const DocumentSelection selection = parse_selection(a.select);
   std::vector<Document> docs = select_documents(a.corpus, tokenizer, a.per_domain, a.tokens, selection);
@@ -41,6 +43,7 @@ int run_calibrate(const CalibrateArgs& a) {
 
   EngineOptions eo;
   eo.threads = a.threads;
+  eo.device = a.device;
   auto engine = Engine::load(a.model, eo);
   CalibrateOptions co;
   co.batch = a.batch;
@@ -75,6 +78,9 @@ RegisterCommand reg{{"calibrate", "Profile the router on a corpus (per-document 
                            ->check(CLI::IsMember({"first", "spread"}));
                        sub.add_option("--batch", a->batch, "Documents per forward pass (default 8)");
                        sub.add_option("--threads", a->threads, "CPU threads (default: all)");
+                       sub.add_option("--device", a->device,
+                                      "Engine device: cpu (default), cuda or cuda:i (the CUDA engine's profiles "
+                                      "match the CPU's to floating-point tolerance)");
                        sub.add_flag("--no-output-norms", a->no_output_norms,
                                     "Skip the router-weight x expert-output-norm profile");
                        return [a] { return run_calibrate(*a); };

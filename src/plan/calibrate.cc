@@ -4,6 +4,13 @@
 
 namespace banyan {
 
+void check_calibrate_device(const std::string& device) {
+  if (device == "cpu" || device == "cuda") return;
+  const bool indexed = device.starts_with("cuda:") && device.size() > 5 && device.size() <= 8 &&
+                       device.find_first_not_of("0123456789", 5) == std::string::npos;
+  BANYAN_CHECK(indexed, "calibrate: unknown device '{}' (expected cpu, cuda or cuda:<index>)", device);
+}
+
 Profiles calibrate_documents(Engine& engine, const std::vector<Document>& docs, const CalibrateOptions& o,
                              const std::function<void(int64_t)>& on_progress) {
   const ModelSpec& spec = engine.spec();

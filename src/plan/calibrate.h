@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "plan/corpus_walk.h"
@@ -16,6 +17,11 @@ struct CalibrateOptions {
   int batch = 8;                    // documents per forward call
   bool output_norms = true;         // fill out_norm (costs one norm per routed token)
 };
+
+// The engine device of `banyan calibrate --device` (EngineOptions::device): "cpu", "cuda" or "cuda:<index>", as
+// serve's --device. Anything else is a banyan::Error naming the string, raised before the corpus is read. (Whether
+// this build has CUDA, or the machine that device, is Engine::load's check.)
+void check_calibrate_device(const std::string& device);
 
 // Returns profiles for `docs` (in order); provenance fields (source hash, paths, caps) are left to the caller.
 // `on_progress(documents done)` is called after each batch.

@@ -185,3 +185,66 @@ TEST(CorpusWalk, HeldoutDevGivesTheProtocolsSequences) {
                                      {"fr_prose", 23}, {"it_prose", 3},  {"ja_prose", 6},  {"python_code", 14}};
   EXPECT_EQ(n, want);
 }
+
+// `calibrate --device`: cpu, cuda and cuda:<index> pass (whether the build has CUDA is Engine::load's concern);
+// anything else is an error naming the string.
+TEST(CalibrateDevice, AcceptsCpuCudaAndIndexedCuda) {
+  for (const char* d : {"cpu", "cuda", "cuda:0", "cuda:1", "cuda:15", "cuda:127"})
+    EXPECT_NO_THROW(check_calibrate_device(d)) << d;
+}
+
+TEST(CalibrateDevice, RejectsBadDeviceStrings) {
+  for (const char* d : {"", "gpu", "CPU", "Cuda", "cuda:", "cuda:x", "cuda:-1", "cuda:1a", "cuda:1 ", " cpu", "cuda0",
+                        "cuda:0:1", "cuda:99999999999", "cpu:0"}) {
+    SCOPED_TRACE(std::string("device '") + d + "'");
+    try {
+      check_calibrate_device(d);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("unknown device '") + d + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The CLI: a bad --device fails before anything is written, with one line naming it; --device cpu writes the same
+// profiles as the default (the CPU engine) and as calibrate_documents on the same documents.
+TEST(CalibrateCli, DeviceFlag) {
+  if (!fs::exists(banyan::test::banyan_binary())) GTEST_SKIP() << "build the banyan target first";
+  const fs::path model = banyan::test::fixtures_dir() / "models" / "qwen3_moe";
+  const fs::path dir = banyan::test::make_temp_dir("calibrate_device");
+  {
+    std::ofstream f(dir / "c.jsonl");
+    f << R"({"domain":"aa","text":"alpha beta gamma delta epsilon zeta eta theta"})" << "\n";
+    f << R"({"domain":"zz","text":"one two three four five six seven eight nine"})" << "\n";
+  }
+  const std::string base = banyan::test::banyan_binary().string() + " calibrate --threads 2 --model " +
+                           model.string() + " --corpus " + (dir / "c.jsonl").string() + " --per-domain 1 --tokens 6";
+  for (const char* bad : {"gpu", "cuda:x", "cpu:0"}) {
+    std::string out;
+    const fs::path p = dir / (std::string("bad-") + bad + ".safetensors");
+    EXPECT_EQ(banyan::test::run_command(base + " --device " + bad + " --out " + p.string() + " 2>&1", &out), 1)
+        << out;
+    EXPECT_NE(out.find(std::string("unknown device '") + bad + "'"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(p));
+  }
+  std::string out;
+  ASSERT_EQ(banyan::test::run_command(base + " --device cpu --out " + (dir / "cpu.safetensors").string() + " 2>&1",
+                                      &out),
+            0)
+      << out;
+  ASSERT_EQ(banyan::test::run_command(base + " --out " + (dir / "default.safetensors").string() + " 2>&1", &out), 0)
+      << out;
+  const Profiles cpu = read_profiles(dir / "cpu.safetensors"), def = read_profiles(dir / "default.safetensors");
+  ASSERT_EQ(cpu.docs, 2);
+  EXPECT_EQ(cpu.counts, def.counts);
+  EXPECT_EQ(cpu.probs, def.probs);
+  EXPECT_EQ(cpu.out_norm, def.out_norm);
+  Tokenizer tok = Tokenizer::load(model);
+  auto docs = select_documents(dir / "c.jsonl", tok, 1, 6, DocumentSelection::kSpread);
+  auto engine = Engine::load(model);
+  const Profiles ref = calibrate_documents(*engine, docs, CalibrateOptions{});
+  EXPECT_EQ(cpu.counts, ref.counts);
+  ASSERT_EQ(cpu.out_norm.size(), ref.out_norm.size());
+  for (size_t i = 0; i < ref.out_norm.size(); ++i) EXPECT_NEAR(cpu.out_norm[i], ref.out_norm[i], 1e-5f) << i;
+  fs::remove_all(dir);
+}
