@@ -198,4 +198,82 @@ inline std::vector<int32_t> greedy(Engine& e, const std::vector<int32_t>& prompt
   return got;
 }
 
+// Router taps with expert output norms (RouterTapRequest::expert_output_norms), the CUDA engine's against the CPU
+// engine's (test_cuda_engine.cc, "router taps with expert output norms", says why the comparison has this shape).
+//
+// One layer: checks the GPU tap's own consistency (counts equal its ids' histogram, norms finite, ≥ 0 and zero
+// exactly for unrouted experts) and compares it with the CPU tap: experts routed the same tokens on both must have
+// equal counts and norms within rtol; returns the number of experts skipped because their tokens differ.
+inline int compare_norm_tap(const RouterTap& g, const RouterTap& c, int64_t E, double rtol, const std::string& what) {
+  SCOPED_TRACE(what + ", layer " + std::to_string(c.layer));
+  EXPECT_EQ(g.layer, c.layer);
+  EXPECT_EQ(g.k, c.k);
+  if (g.weighted_output_norm.size() != size_t(E) || g.token_count.size() != size_t(E) ||
+      c.weighted_output_norm.size() != size_t(E) || c.token_count.size() != size_t(E) || g.k != c.k ||
+      g.ids.size() != c.ids.size() || g.k <= 0) {
+    ADD_FAILURE() << "norm taps of " << g.weighted_output_norm.size() << " / " << c.weighted_output_norm.size()
+                  << " experts, counts of " << g.token_count.size() << " / " << c.token_count.size() << ", k " << g.k
+                  << " / " << c.k << ", expected " << E;
+    return int(E);
+  }
+  const int k = g.k;
+  const int64_t T = int64_t(g.ids.size()) / k;
+  std::vector<int64_t> hist(size_t(E), 0);
+  std::vector<std::vector<uint8_t>> in_g(size_t(E), std::vector<uint8_t>(size_t(T), 0)), in_c = in_g;
+  for (int64_t t = 0; t < T; ++t)
+    for (int j = 0; j < k; ++j) {
+      const int32_t eg = g.ids[size_t(t * k + j)], ec = c.ids[size_t(t * k + j)];
+      EXPECT_TRUE(eg >= 0 && eg < E) << eg;
+      if (eg < 0 || eg >= E || ec < 0 || ec >= E) continue;
+      ++hist[size_t(eg)];
+      in_g[size_t(eg)][size_t(t)] = 1;
+      in_c[size_t(ec)][size_t(t)] = 1;
+    }
+  double max_ref = 0;
+  for (double v : c.weighted_output_norm) max_ref = std::max(max_ref, v);
+  int skipped = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const double gn = g.weighted_output_norm[size_t(e)], cn = c.weighted_output_norm[size_t(e)];
+    EXPECT_EQ(g.token_count[size_t(e)], hist[size_t(e)]) << "expert " << e << ": count vs the tap's own ids";
+    EXPECT_TRUE(std::isfinite(gn) && gn >= 0) << "expert " << e << ": " << gn;
+    if (hist[size_t(e)] == 0) {
+      EXPECT_EQ(gn, 0.0) << "expert " << e << " was not routed to";
+    }
+    if (in_g[size_t(e)] != in_c[size_t(e)]) {
+      ++skipped;
+      continue;
+    }
+    EXPECT_EQ(g.token_count[size_t(e)], c.token_count[size_t(e)]) << "expert " << e;
+    EXPECT_LE(std::fabs(gn - cn), rtol * std::max(cn, 1e-3 * max_ref))
+        << "expert " << e << ": weighted output norm " << gn << " vs cpu " << cn;
+  }
+  return skipped;
+}
+
+// Every layer of two requests, at 10 × the model's logit tolerance `tol`; experts skipped for near-ties are allowed
+// only on a bf16 model (tol ≥ 1e-3), and at most a tenth of the routed (layer, expert) pairs.
+inline void compare_norm_taps(const RouterTapRequest& g, const RouterTapRequest& c, int64_t E, float tol,
+                              const std::string& what) {
+  ASSERT_EQ(g.taps.size(), c.taps.size()) << what;
+  ASSERT_FALSE(c.taps.empty()) << what;
+  int skipped = 0, routed = 0;
+  for (size_t i = 0; i < c.taps.size(); ++i) {
+    skipped += compare_norm_tap(g.taps[i], c.taps[i], E, 10.0 * tol, what);
+    for (int64_t n : c.taps[i].token_count) routed += n > 0;
+  }
+  if (tol < 1e-3f) {
+    EXPECT_EQ(skipped, 0) << what << ": experts routed differently on an fp32 model";
+  } else {
+    EXPECT_LE(skipped * 10, std::max(routed, 10)) << what << ": " << skipped << " of " << routed << " differ";
+  }
+}
+
+// A tap request with expert output norms on `layers` (empty: every MoE layer).
+inline RouterTapRequest norm_taps(std::vector<int> layers = {}) {
+  RouterTapRequest t;
+  t.layers = std::move(layers);
+  t.expert_output_norms = true;
+  return t;
+}
+
 }  // namespace banyan::cuda_test

@@ -1,6 +1,7 @@
 // The CUDA engine against the CPU engine (the reference), on every fixture family, a packed bundle and the demo
 // model: logits (prefill and decode), chosen experts and routing weights (taps), greedy decoding, batches equal to
-// items alone, fork/trim on the device KV cache, expert restrictions. Runs on a GPU machine only.
+// items alone, fork/trim on the device KV cache, expert restrictions, router taps with expert output norms and the
+// calibration profiles built from them. Runs on a GPU machine only.
 //
 // Tolerances, relative to the reference's max |logit|: fp32 fixtures 1e-4 (fp32 everywhere, only summation order
 // differs); the bf16 demo model 1e-2 (prefill GEMMs run on the tensor cores with activations rounded to bf16).
@@ -14,6 +15,7 @@
 #include "core/error.h"
 #include "cuda_test_util.h"
 #include "pack/bundle_writer.h"
+#include "plan/calibrate.h"
 #include "plan/planner.h"
 #include "runtime/engine.h"
 #include "runtime/random_tokens.h"
@@ -220,10 +222,148 @@ TEST_P(CudaEngine, RestrictionAndTopKOverrideMatchCpu) {
   for (size_t i = 0; i < tc.taps.size(); ++i) EXPECT_EQ(tg.taps[i].ids, tc.taps[i].ids);
 }
 
-TEST_P(CudaEngine, ExpertOutputNormsAreAClearError) {
-  RouterTapRequest t;
-  t.expert_output_norms = true;
-  EXPECT_THROW(run_fresh(*gpu_, {1, 2}, LogitsRequest::last(), nullptr, &t), Error);
+// ---- router taps with expert output norms (RouterTapRequest::expert_output_norms; calibrate's out_norm profile)
+//
+// weighted_output_norm[e] = Σ weight · ‖expert e's output‖₂ is a sum over the tokens routed to e, so it is only
+// comparable between the engines for an expert that got the same tokens on both. On the fp32 fixtures routing is
+// identical (every expert must compare; norms within 1e-3 relative: fp32 everywhere, summation order differs). On
+// a bf16 model (tolerance 1e-2: prefill GEMMs round activations to bf16) a near-tie may route a token differently,
+// so experts whose token sets differ are skipped and counted, at most a tenth of the routed (layer, expert) pairs,
+// and the others' norms must agree within 10 × the logit tolerance, the routing weights' tolerance above (bf16
+// activations move the hidden state ~1e-2 relative, and each term is weight × norm). token_count is exact for every
+// compared expert and, on the GPU tap, equal to the number of times its own ids chose the expert.
+
+TEST_P(CudaEngine, ExpertOutputNormsMatchCpu) {
+  const int64_t E = cpu_->spec().num_experts;
+  for (size_t n : {1, 2, 24}) {  // 1 and 2: sizes whose experts otherwise run the per-assignment schedule
+    const auto ids = random_token_ids(n, V_, uint32_t(50 + n));
+    RouterTapRequest tc = norm_taps(), tg = norm_taps();
+    const auto lg = run_fresh(*gpu_, ids, LogitsRequest::all(), nullptr, &tg);
+    const auto lc = run_fresh(*cpu_, ids, LogitsRequest::all(), nullptr, &tc);
+    expect_near(lg, lc, tol_, "logits with norm taps, " + std::to_string(n) + " tokens");
+    compare_norm_taps(tg, tc, E, tol_, std::to_string(n) + " tokens");
+    for (const RouterTap& t : tg.taps) {
+      int64_t total = 0;
+      for (int64_t c : t.token_count) total += c;
+      EXPECT_EQ(total, int64_t(n) * t.k) << "layer " << t.layer;
+    }
+  }
+}
+
+// One batch on both engines: a prefill with norm taps on every layer, a decode step with norm taps on the last MoE
+// layer only, a prefill with plain taps (its norm fields are left alone) and an item without taps.
+TEST_P(CudaEngine, ExpertOutputNormsInAMixedBatch) {
+  const ModelSpec& s = cpu_->spec();
+  const int last_moe = s.moe_layers().back();
+  const auto p0 = random_token_ids(9, V_, 61), p1 = random_token_ids(5, V_, 62), p2 = random_token_ids(6, V_, 63),
+             p3 = random_token_ids(4, V_, 64);
+  struct Run {
+    RouterTapRequest t0, t1, t2;
+    std::vector<float> logits;
+  };
+  auto run = [&](Engine& e, Run& r) {
+    r.t0 = norm_taps();
+    r.t1 = norm_taps({last_moe});
+    r.t2.taps.assign(1, RouterTap{});
+    r.t2.taps[0].weighted_output_norm = {42.0};  // a plain tap must leave these alone
+    r.t2.taps[0].token_count = {7};
+    SeqId s1 = e.create_sequence();
+    step(e, s1, p1);
+    SeqId s0 = e.create_sequence(), s2 = e.create_sequence(), s3 = e.create_sequence();
+    std::vector<BatchItem> batch{{s0, p0, LogitsRequest::last(), nullptr, &r.t0},
+                                 {s1, {p0[0]}, LogitsRequest::last(), nullptr, &r.t1},
+                                 {s2, p2, LogitsRequest::last(), nullptr, &r.t2},
+                                 {s3, p3, LogitsRequest::last(), nullptr, nullptr}};
+    ForwardOutput out;
+    e.forward(batch, out);
+    r.logits = out.logits;
+    for (SeqId q : {s0, s1, s2, s3}) e.free_sequence(q);
+  };
+  Run g, c;
+  run(*gpu_, g);
+  run(*cpu_, c);
+  expect_near(g.logits, c.logits, tol_, "mixed batch logits");
+  compare_norm_taps(g.t0, c.t0, s.num_experts, tol_, "prefill item");
+  compare_norm_taps(g.t1, c.t1, s.num_experts, tol_, "decode item");
+  ASSERT_EQ(g.t1.taps.size(), 1u);
+  EXPECT_EQ(g.t1.taps[0].layer, last_moe);
+  for (const Run* r : {&g, &c}) {  // the CPU engine leaves them alone too
+    ASSERT_EQ(r->t2.taps.size(), s.moe_layers().size());
+    EXPECT_EQ(r->t2.taps[0].weighted_output_norm, std::vector<double>{42.0}) << "a plain tap's norms were written";
+    EXPECT_EQ(r->t2.taps[0].token_count, std::vector<int64_t>{7});
+  }
+}
+
+// A restriction allowing fewer experts than top-k: the router pads each token's slots past k with weight-0 copies
+// of its first choice, which must not be counted (the CPU engine runs with k = the allowed count).
+TEST_P(CudaEngine, ExpertOutputNormsUnderARestrictionCountOnlyChosenSlots) {
+  const ModelSpec& s = cpu_->spec();
+  const int32_t only = int32_t(s.num_experts - 1);
+  const ExpertRestriction r(s, std::vector<std::vector<int32_t>>{std::vector<int32_t>{only}});
+  for (size_t n : {1, 13}) {
+    const auto ids = random_token_ids(n, V_, uint32_t(70 + n));
+    RouterTapRequest tc = norm_taps(), tg = norm_taps();
+    expect_near(run_fresh(*gpu_, ids, LogitsRequest::last(), &r, &tg),
+                run_fresh(*cpu_, ids, LogitsRequest::last(), &r, &tc), tol_, "restricted to one expert");
+    compare_norm_taps(tg, tc, s.num_experts, tol_, "restricted, " + std::to_string(n) + " tokens");
+    for (const RouterTap& t : tg.taps) {
+      SCOPED_TRACE("layer " + std::to_string(t.layer));
+      EXPECT_EQ(t.k, 1);
+      ASSERT_EQ(t.token_count.size(), size_t(s.num_experts));
+      for (int64_t e = 0; e < s.num_experts; ++e)
+        EXPECT_EQ(t.token_count[size_t(e)], e == only ? int64_t(n) : 0) << "expert " << e;
+      EXPECT_GT(t.weighted_output_norm[size_t(only)], 0.0);
+    }
+  }
+}
+
+// calibrate_documents (banyan calibrate --device cuda) on both engines: three documents, two per forward. On the
+// fp32 fixtures the profiles agree entry by entry (counts exactly); on a bf16 model near-ties may move a token
+// between experts, so counts may differ by at most 5 % of all routed slots and the out_norm rows are compared by
+// their sums over experts (a moved token keeps roughly its norm). Not on the bundle: calibrate needs the full model
+// (a bundle's taps report the source model's experts).
+TEST_P(CudaEngine, CalibrateProfilesMatchCpu) {
+  if (GetParam().dir.empty()) GTEST_SKIP() << "calibrate runs on full models";
+  std::vector<Document> docs(3);
+  for (size_t d = 0; d < docs.size(); ++d) {
+    docs[d].domain = "d" + std::to_string(d % 2);
+    docs[d].tokens = random_token_ids(12 + 4 * d, V_, uint32_t(80 + d));
+  }
+  CalibrateOptions o;
+  o.batch = 2;
+  const Profiles c = calibrate_documents(*cpu_, docs, o), g = calibrate_documents(*gpu_, docs, o);
+  ASSERT_EQ(g.docs, c.docs);
+  ASSERT_EQ(g.counts.size(), c.counts.size());
+  ASSERT_EQ(g.out_norm.size(), c.out_norm.size());
+  ASSERT_EQ(g.probs.size(), c.probs.size());
+  EXPECT_EQ(g.tokens, c.tokens);
+  expect_near(g.probs, c.probs, 10 * tol_, "mean router probabilities");
+  expect_near(g.topk_mass, c.topk_mass, tol_ < 1e-3f ? 10 * tol_ : 0.1f, "top-k mass");
+  const bool fp32 = tol_ < 1e-3f;
+  double moved = 0, total = 0;
+  for (size_t i = 0; i < c.counts.size(); ++i) {
+    moved += std::fabs(g.counts[i] - c.counts[i]);
+    total += c.counts[i];
+  }
+  if (fp32) {
+    EXPECT_EQ(g.counts, c.counts);
+  } else {
+    EXPECT_LE(moved, 0.05 * total) << "counts moved by near-ties";
+  }
+  for (int64_t d = 0; d < c.docs; ++d)
+    for (int64_t l = 0; l < c.layers; ++l) {
+      const size_t off = c.offset(d, l);
+      double gs = 0, cs = 0;
+      for (int64_t e = 0; e < c.experts; ++e) {
+        const double gv = g.out_norm[off + size_t(e)], cv = c.out_norm[off + size_t(e)];
+        gs += gv;
+        cs += cv;
+        if (fp32) {
+          EXPECT_NEAR(gv, cv, 1e-3 * std::max(cv, 1e-3)) << "doc " << d << " layer " << l << " expert " << e;
+        }
+      }
+      EXPECT_NEAR(gs, cs, 10 * tol_ * cs) << "doc " << d << " layer " << l << ": Σ out_norm";
+    }
 }
 
 std::vector<Case> cases() {

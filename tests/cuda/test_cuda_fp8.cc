@@ -5,7 +5,8 @@
 //    Qwen3-30B-A3B widths, a small multiple-of-16 shape and one that is not (264 / 72: the scalar fallback).
 //    Outputs are poisoned (NaN) before each call; two runs must be bitwise equal.
 //  - engine: the CUDA engine with fp8 experts vs the CPU engine with fp8 experts (EngineOptions::expert_dtype,
-//    which holds the same dequantised values) on fixtures: logits (prefill, decode) and greedy tokens; and a
+//    which holds the same dequantised values) on fixtures: logits (prefill, decode), greedy tokens and router
+//    taps' expert output norms; and a
 //    dummy-weight engine with fp8 experts (DeviceWeights::random) decoding batches 1 and 8 to finite logits.
 // Each failure names the case (shape, n, path) and prints the error; every case prints a RESULT line.
 #include <cuda_fp8.h>
@@ -237,6 +238,32 @@ TEST_P(CudaFp8Engine, MatchesCpuEngineWithTheSameExperts) {
     const auto next = random_token_ids(8, V, uint32_t(90 + t));
     const auto lg = step_batch(*gpu, sg, next), lc = step_batch(*cpu, sc, next);
     expect_near(lg, lc, c.tol, c.name + " batch 8 step " + std::to_string(t));
+  }
+}
+
+// Router taps with expert output norms through the fp8 experts (their down rows' scales are in each assignment's
+// output before its norm is taken): a prefill of 16 and a one-token prefill, against the CPU fp8 engine.
+TEST_P(CudaFp8Engine, ExpertOutputNormsMatchCpu) {
+  if (!have_device()) GTEST_SKIP() << "no CUDA device";
+  const EngineCase& c = GetParam();
+  EngineOptions opt;
+  opt.threads = 4;
+  opt.kv_cache_bytes = size_t(64) << 20;
+  opt.expert_dtype = DType::F8_E4M3;
+  auto cpu = Engine::load(c.dir, opt);
+  opt.device = "cuda";
+  auto gpu = Engine::load(c.dir, opt);
+  for (size_t n : {1, 16}) {
+    const auto ids = random_token_ids(n, cpu->spec().vocab_size, uint32_t(30 + n));
+    RouterTapRequest tg = norm_taps(), tc = norm_taps();
+    for (auto [e, t] : {std::pair<Engine*, RouterTapRequest*>{gpu.get(), &tg}, {cpu.get(), &tc}}) {
+      SeqId s = e->create_sequence();
+      BatchItem item{s, ids, LogitsRequest::last(), nullptr, t};
+      ForwardOutput out;
+      e->forward(std::span<BatchItem>(&item, 1), out);
+      e->free_sequence(s);
+    }
+    compare_norm_taps(tg, tc, cpu->spec().num_experts, c.tol, c.name + " fp8 norms, " + std::to_string(n) + " tokens");
   }
 }
 

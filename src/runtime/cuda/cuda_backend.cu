@@ -205,6 +205,8 @@ class CudaBackend final : public DeviceBackend {
                  const ops::KvLayout& layout);
   void moe_block(int layer, const DeviceLayer& g, std::span<BatchItem> batch, std::span<const DeviceItem> items,
                  int64_t N);
+  void expert_norms(int layer, const DeviceLayer& g, std::span<BatchItem> batch, std::span<const DeviceItem> items,
+                    int64_t N, const int32_t* ids, const float* rw, float* out);
   void download(void* dst, const void* src, size_t bytes) {
     BANYAN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     BANYAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -248,12 +250,13 @@ class CudaBackend final : public DeviceBackend {
   float* pending_ = nullptr;              // FFN output not yet added to x (fused into the next RMSNorm)
 
   DeviceBuffer x_, h_, qkv_, attn_, tmp_, gu_, act_, shared_, gate_, router_logits_, probs_, ids_, route_w_, cos_,
-      sin_, final_, logits_, argmax_, tap_probs_;
+      sin_, final_, logits_, argmax_, tap_probs_, tap_norms_;
   ops::cuda::MoeWorkspace moe_ws_;
   ops::cuda::AttentionWorkspace attn_ws_;
   ops::cuda::RowSampler row_sampler_;  // ForwardOutput::sampling
   std::vector<int32_t> host_ids_;
   std::vector<float> host_w_;
+  std::vector<float> host_sumsq_;  // one item's squared expert output norms (taps with expert output norms)
 };
 
 void CudaBackend::upload_meta(std::span<BatchItem> batch, std::span<const DeviceItem> items, const int32_t* tokens,
@@ -342,11 +345,6 @@ void CudaBackend::upload_meta(std::span<BatchItem> batch, std::span<const Device
 void CudaBackend::forward(std::span<BatchItem> batch, std::span<const DeviceItem> items, const int32_t* tokens,
                           int64_t N, const ops::KvLayout& layout, ForwardOutput& out) {
   BANYAN_CUDA_CHECK(cudaSetDevice(device_));
-  for (size_t i = 0; i < batch.size(); ++i)
-    if (batch[i].taps && batch[i].taps->expert_output_norms)
-      fail("forward: item {}: router taps with expert output norms are not supported by the CUDA engine yet "
-           "(run that profile on the CPU engine)",
-           i);
   const ModelSpec& s = spec_;
   const int64_t H = s.hidden_size, V = s.vocab_size;
   if (graph_eligible(batch, items, N)) {
@@ -606,9 +604,12 @@ void CudaBackend::moe_block(int layer, const DeviceLayer& g, std::span<BatchItem
   float* logits = router_logits_.as<float>(size_t(N * E), stream_);
   matmul_->run(h, N, H, g.router, logits, E, false);
 
-  bool any_tap = false, full_taps = false;
+  bool any_tap = false, full_taps = false, any_norms = false;
   for (size_t i = 0; i < batch.size(); ++i)
-    if (find_tap(batch[i].taps, layer)) any_tap = true;
+    if (find_tap(batch[i].taps, layer)) {
+      any_tap = true;
+      any_norms = any_norms || batch[i].taps->expert_output_norms;
+    }
   if (any_tap && !g.full_router.empty()) full_taps = true;
   float* probs = any_tap && !full_taps ? probs_.as<float>(size_t(N * E), stream_) : nullptr;
   int32_t* ids = ids_.as<int32_t>(size_t(N * kmax_), stream_);
@@ -651,7 +652,9 @@ void CudaBackend::moe_block(int layer, const DeviceLayer& g, std::span<BatchItem
   }
 
   float* out = tmp_.as<float>(size_t(N * H), stream_);
-  if (g.expert_dtype == DType::F8_E4M3) {
+  if (any_norms) {
+    expert_norms(layer, g, batch, items, N, ids, rw, out);
+  } else if (g.expert_dtype == DType::F8_E4M3) {
     moe_ws_.reserve(ops::cuda::moe_workspace_bytes(N, kmax_, H, g.experts_fp8.inter));
     ops::cuda::moe_experts(g.experts_fp8, h, N, H, ids, rw, kmax_, out, H, moe_ws_, stream_);
   } else if (g.expert_dtype == DType::BF16) {
@@ -677,6 +680,48 @@ void CudaBackend::moe_block(int layer, const DeviceLayer& g, std::span<BatchItem
     ops::cuda::add_gated(out, sh, gate, N, H, stream_);
   }
   pending_ = out;  // added to x by the next RMSNorm (fused residual)
+}
+
+// The routed experts of a layer where some item's tap asks for expert output norms (RouterTapRequest::
+// expert_output_norms; the general path only): the experts run with every assignment's squared output norm kept,
+// and each such item's tap gets, as in ops::moe_experts on the CPU, weighted_output_norm[e] = Σ weight · ‖expert e's
+// output‖₂ (the norm before the routing weight, summed in double) and token_count[e] over this call's tokens, from
+// its first k slots only (slots past k, under a restriction that allows fewer experts, are weight-0 padding). The
+// tap's ids and weights were filled by moe_block before this call.
+void CudaBackend::expert_norms(int layer, const DeviceLayer& g, std::span<BatchItem> batch,
+                               std::span<const DeviceItem> items, int64_t N, const int32_t* ids, const float* rw,
+                               float* out) {
+  const int64_t H = spec_.hidden_size, E = spec_.num_experts;
+  const float* h = h_.as<float>(size_t(N * H), stream_);
+  float* sumsq = tap_norms_.as<float>(size_t(N * kmax_), stream_);
+  if (g.expert_dtype == DType::F8_E4M3) {
+    moe_ws_.reserve(ops::cuda::moe_workspace_bytes(N, kmax_, H, g.experts_fp8.inter));
+    ops::cuda::moe_experts_with_norms(g.experts_fp8, h, N, H, ids, rw, kmax_, out, H, sumsq, moe_ws_, stream_);
+  } else if (g.expert_dtype == DType::BF16) {
+    moe_ws_.reserve(ops::cuda::moe_workspace_bytes(N, kmax_, H, g.experts_bf16.inter));
+    ops::cuda::moe_experts_with_norms(g.experts_bf16, h, N, H, ids, rw, kmax_, out, H, sumsq, moe_ws_, stream_);
+  } else {
+    moe_ws_.reserve(ops::cuda::moe_workspace_bytes(N, kmax_, H, g.experts_f32.inter));
+    ops::cuda::moe_experts_with_norms(g.experts_f32, h, N, H, ids, rw, kmax_, out, H, sumsq, moe_ws_, stream_);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    RouterTap* tap = find_tap(batch[i].taps, layer);
+    if (!tap || !batch[i].taps->expert_output_norms) continue;
+    const DeviceItem& it = items[i];
+    const int k = tap->k;
+    host_sumsq_.resize(size_t(it.n * kmax_));
+    download(host_sumsq_.data(), sumsq + it.begin * kmax_, host_sumsq_.size() * sizeof(float));
+    tap->weighted_output_norm.assign(size_t(E), 0.0);
+    tap->token_count.assign(size_t(E), 0);
+    for (int64_t t = 0; t < it.n; ++t)
+      for (int j = 0; j < k; ++j) {
+        const int32_t e = tap->ids[size_t(t * k + j)];
+        BANYAN_CHECK(e >= 0 && e < E, "forward: router tap on layer {}: expert id {} outside [0, {})", layer, e, E);
+        tap->weighted_output_norm[size_t(e)] +=
+            double(tap->weights[size_t(t * k + j)]) * std::sqrt(double(host_sumsq_[size_t(t * kmax_ + j)]));
+        ++tap->token_count[size_t(e)];
+      }
+  }
 }
 
 }  // namespace

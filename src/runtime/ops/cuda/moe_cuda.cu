@@ -345,16 +345,11 @@ void run_grouped(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
   check_cuda(cudaGetLastError(), "combine launch");
 }
 
+// The grouped schedule at the tile height that suits the batch (any n ≥ 1).
 template <class W, bool VEC>
-void dispatch(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
-              const float* weights, int k, float* out, int64_t ldo, MoeWorkspace& ws, cudaStream_t stream) {
-  const WorkspaceLayout lay = layout_for(n, k, w.hidden, w.inter);
-  uint8_t* base = static_cast<uint8_t*>(ws.data);
-  if (n <= 2) {
-    run_per_assignment<W, VEC>(w, x, n, ldx, ids, weights, k, out, ldo, reinterpret_cast<float*>(base + lay.h),
-                               stream);
-    return;
-  }
+void dispatch_grouped(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
+                      const float* weights, int k, float* out, int64_t ldo, uint8_t* base, const WorkspaceLayout& lay,
+                      cudaStream_t stream) {
   // Tile height: about the expected tokens per active expert, rounded up (a tile re-reads its expert's rows).
   const int64_t na = n * k;
   const int64_t active = std::min(w.num_experts, na);
@@ -367,6 +362,33 @@ void dispatch(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, c
   if (per_expert > 3 && fits8) run_grouped<W, 8, VEC>(w, x, n, ldx, ids, weights, k, out, ldo, base, lay, stream);
   else if (per_expert > 1 && fits4) run_grouped<W, 4, VEC>(w, x, n, ldx, ids, weights, k, out, ldo, base, lay, stream);
   else run_grouped<W, 1, VEC>(w, x, n, ldx, ids, weights, k, out, ldo, base, lay, stream);
+}
+
+template <class W, bool VEC>
+void dispatch(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
+              const float* weights, int k, float* out, int64_t ldo, MoeWorkspace& ws, cudaStream_t stream) {
+  const WorkspaceLayout lay = layout_for(n, k, w.hidden, w.inter);
+  uint8_t* base = static_cast<uint8_t*>(ws.data);
+  if (n <= 2) {
+    run_per_assignment<W, VEC>(w, x, n, ldx, ids, weights, k, out, ldo, reinterpret_cast<float*>(base + lay.h),
+                               stream);
+    return;
+  }
+  dispatch_grouped<W, VEC>(w, x, n, ldx, ids, weights, k, out, ldo, base, lay, stream);
+}
+
+// Router taps' expert output norms: sumsq[a] = Σ_o rows[a, o]² for a < na (rows H floats apart), one warp per row,
+// lanes striding the row and a fixed butterfly: deterministic. Launched the ordinary way (not PDL), so it starts
+// after the grouped schedule's kernels have finished writing the rows.
+__global__ void row_sumsq_kernel(const float* rows, int64_t na, int H, float* sumsq) {
+  const int64_t a = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (a >= na) return;  // whole warps leave together
+  const float* r = rows + a * H;
+  float s = 0.0f;
+  for (int o = lane; o < H; o += 32) s = fmaf(r[o], r[o], s);
+  for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+  if (lane == 0) sumsq[a] = s;
 }
 
 }  // namespace
@@ -388,10 +410,11 @@ size_t moe_workspace_bytes(int64_t n, int k, int64_t hidden, int64_t inter) {
   return layout_for(n, k, hidden, inter).total;
 }
 
+namespace {
+// The arguments' checks of both entry points; true when the weights allow 16-byte loads.
 template <class W>
-void moe_experts(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
-                 const float* weights, int k, float* out, int64_t ldo, MoeWorkspace& ws, cudaStream_t stream) {
-  if (n == 0) return;
+bool check_call(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
+                const float* weights, int k, float* out, int64_t ldo, const MoeWorkspace& ws) {
   BANYAN_CHECK(n > 0 && k > 0 && w.num_experts > 0 && w.hidden > 0 && w.inter > 0,
                "cuda moe: bad shape (n {}, k {}, experts {}, hidden {}, inter {})", n, k, w.num_experts, w.hidden,
                w.inter);
@@ -405,10 +428,36 @@ void moe_experts(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx
   BANYAN_CHECK(ws.data && ws.bytes >= need, "cuda moe: workspace holds {} bytes, {} tokens × {} need {}", ws.bytes, n,
                k, need);
   constexpr int N = Chunk<W>::N;
-  const bool vec = w.hidden % N == 0 && w.inter % N == 0 && reinterpret_cast<uintptr_t>(w.gate_up) % 16 == 0 &&
-                   reinterpret_cast<uintptr_t>(w.down) % 16 == 0;
+  return w.hidden % N == 0 && w.inter % N == 0 && reinterpret_cast<uintptr_t>(w.gate_up) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(w.down) % 16 == 0;
+}
+}  // namespace
+
+template <class W>
+void moe_experts(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
+                 const float* weights, int k, float* out, int64_t ldo, MoeWorkspace& ws, cudaStream_t stream) {
+  if (n == 0) return;
+  const bool vec = check_call(w, x, n, ldx, ids, weights, k, out, ldo, ws);
   if (vec) dispatch<W, true>(w, x, n, ldx, ids, weights, k, out, ldo, ws, stream);
   else dispatch<W, false>(w, x, n, ldx, ids, weights, k, out, ldo, ws, stream);
+}
+
+template <class W>
+void moe_experts_with_norms(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
+                            const float* weights, int k, float* out, int64_t ldo, float* sumsq, MoeWorkspace& ws,
+                            cudaStream_t stream) {
+  if (n == 0) return;
+  BANYAN_CHECK(sumsq, "cuda moe: null pointer (expert output norms)");
+  const bool vec = check_call(w, x, n, ldx, ids, weights, k, out, ldo, ws);
+  const WorkspaceLayout lay = layout_for(n, k, w.hidden, w.inter);
+  uint8_t* base = static_cast<uint8_t*>(ws.data);
+  if (vec) dispatch_grouped<W, true>(w, x, n, ldx, ids, weights, k, out, ldo, base, lay, stream);
+  else dispatch_grouped<W, false>(w, x, n, ldx, ids, weights, k, out, ldo, base, lay, stream);
+  const int64_t na = n * k;
+  constexpr int kRowsPerBlock = 8;  // one warp per row
+  row_sumsq_kernel<<<unsigned((na + kRowsPerBlock - 1) / kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(
+      reinterpret_cast<const float*>(base + lay.expert_out), na, int(w.hidden), sumsq);
+  check_cuda(cudaGetLastError(), "norms launch");
 }
 
 template void moe_experts<float>(const ExpertStack<float>&, const float*, int64_t, int64_t, const int32_t*,
@@ -419,5 +468,14 @@ template void moe_experts<__nv_bfloat16>(const ExpertStack<__nv_bfloat16>&, cons
 template void moe_experts<__nv_fp8_e4m3>(const ExpertStack<__nv_fp8_e4m3>&, const float*, int64_t, int64_t,
                                          const int32_t*, const float*, int, float*, int64_t, MoeWorkspace&,
                                          cudaStream_t);
+template void moe_experts_with_norms<float>(const ExpertStack<float>&, const float*, int64_t, int64_t,
+                                            const int32_t*, const float*, int, float*, int64_t, float*,
+                                            MoeWorkspace&, cudaStream_t);
+template void moe_experts_with_norms<__nv_bfloat16>(const ExpertStack<__nv_bfloat16>&, const float*, int64_t,
+                                                    int64_t, const int32_t*, const float*, int, float*, int64_t,
+                                                    float*, MoeWorkspace&, cudaStream_t);
+template void moe_experts_with_norms<__nv_fp8_e4m3>(const ExpertStack<__nv_fp8_e4m3>&, const float*, int64_t,
+                                                    int64_t, const int32_t*, const float*, int, float*, int64_t,
+                                                    float*, MoeWorkspace&, cudaStream_t);
 
 }  // namespace banyan::ops::cuda

@@ -40,4 +40,14 @@ template <class W>
 void moe_experts(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
                  const float* weights, int k, float* out, int64_t ldo, MoeWorkspace& ws, cudaStream_t stream);
 
+// moe_experts, plus every assignment's squared expert output norm before its routing weight (router taps with
+// expert output norms, RouterTapRequest::expert_output_norms): sumsq[t·k + j] = ‖down_e(silu(gate_e·x_t) ⊙
+// up_e·x_t)‖₂² in fp32, e = ids[t·k + j] (device, n·k floats; the caller adds weight · √sumsq per expert). Always
+// runs the grouped schedule, which keeps each assignment's output row in the workspace (so for n ≤ 2 `out` may
+// differ from moe_experts' in the last bits); the decode path never calls it. Same workspace as moe_experts.
+template <class W>
+void moe_experts_with_norms(const ExpertStack<W>& w, const float* x, int64_t n, int64_t ldx, const int32_t* ids,
+                            const float* weights, int k, float* out, int64_t ldo, float* sumsq, MoeWorkspace& ws,
+                            cudaStream_t stream);
+
 }  // namespace banyan::ops::cuda
