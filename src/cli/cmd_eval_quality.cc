@@ -24,6 +24,9 @@ struct QualityArgs {
   bool lab_replicas = false;
   bool prompt_token_nll = false;
   std::string expert_dtype;
+  std::string arrival_order = "shuffled";
+  double max_node_share = 1;  // used when --max-node-share is given (max_node_share_given)
+  bool max_node_share_given = false;
   AutoPlacement auto_placement;
 };
 
@@ -64,6 +67,10 @@ int run_quality(const QualityArgs& a) {
   c.keep_prompt_token_nll = a.prompt_token_nll;
   c.expert_dtype = parse_expert_dtype(a.expert_dtype);
   c.auto_placement = a.auto_placement;
+  if (a.max_node_share_given) c.auto_placement.max_node_share = a.max_node_share;
+  auto order = parse_arrival_order(a.arrival_order);
+  BANYAN_CHECK(order, "unknown --arrival-order '{}' (shuffled, file)", a.arrival_order);
+  c.auto_placement.arrival_order = *order;
   auto probe = parse_probe_definition(a.probe);
   BANYAN_CHECK(probe, "unknown --probe '{}' (topk_mass, topk_share, local_topk, router_mass)", a.probe);
   c.probe_definition = *probe;
@@ -101,11 +108,25 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                            sub.add_option("--auto-margin", a->auto_placement.nll_margin,
                                           "auto placement: prompt-NLL near-tie margin, nats/token (least loaded "
                                           "near-tie wins; 0 = pure likelihood)");
-                           sub.add_option("--max-node-share", a->auto_placement.max_node_share,
-                                          "auto placement: once 4 x nodes sequences are placed, no node takes a "
-                                          "sequence that would give it more than this share of those placed so "
-                                          "far (the best-NLL node under it does); 1 = off (default)")
-                               ->check(CLI::Range(0.0, 1.0));
+                           auto* share = sub.add_option(
+                               "--max-node-share", a->max_node_share,
+                               "auto placement: once 4 x nodes sequences are placed, no node takes a sequence that "
+                               "would give it more than this share of those placed so far (the best-NLL node under "
+                               "it does); 1 = off. Default: min(1, --max-load-factor / nodes)");
+                           share->check(CLI::Range(0.0, 1.0));
+                           sub.add_option("--max-load-factor", a->auto_placement.max_load_factor,
+                                          "auto placement: default share cap = this x the fair share 1 / nodes "
+                                          "(1.6: 40 % at 4 nodes, 80 % at 2); --max-node-share overrides it")
+                               ->default_val(quality::kAutoMaxLoadFactor)
+                               ->check(CLI::PositiveNumber);
+                           sub.add_option("--arrival-order", a->arrival_order,
+                                          "auto placement: order the sequences arrive in: shuffled (default, seeded; "
+                                          "as a router sees interleaved sessions) | file (protocol order, domains "
+                                          "grouped); results stay in protocol order")
+                               ->check(CLI::IsMember({"shuffled", "file"}));
+                           sub.add_option("--arrival-seed", a->auto_placement.arrival_seed,
+                                          "auto placement: seed of the shuffled arrival order")
+                               ->default_val(quality::kArrivalSeed);
                            sub.add_option("--max-per-domain", a->per_domain, "Heldout sequences per domain");
                            sub.add_option("--random", a->random,
                                           "Random placement: exp_mean_nll (default) | mean_node_ppl");
@@ -122,7 +143,10 @@ RegisterEvalCommand reg{{"quality", "Perplexity cost of a plan and its placement
                                           "the values the CUDA fp8 kernels compute with); default: the checkpoint's")
                                ->check(CLI::IsMember({"bf16", "fp8"}));
                            sub.add_option("--json", a->json_out, "Write the full report as JSON");
-                           return [a] { return run_quality(*a); };
+                           return [a, share] {
+                             a->max_node_share_given = share->count() > 0;
+                             return run_quality(*a);
+                           };
                          }}};
 
 }  // namespace

@@ -17,6 +17,8 @@ struct RouteArgs {
   std::vector<std::string> node_urls;
   int session_ttl_s = 1800, score_timeout_ms = 3000, health_interval_ms = 400, health_timeout_ms = 800,
       upstream_timeout_s = 15;
+  double max_node_share = 1;  // used when --max-node-share is given
+  bool max_node_share_given = false;
 };
 
 // --node URL or --node NAME=URL; unnamed nodes are called node-<i> in the order given.
@@ -43,8 +45,13 @@ int run_route(RouteArgs a) {
   BANYAN_CHECK(fallback == route::Policy::Hash || fallback == route::Policy::LeastLoaded,
                "--fallback-placement must be hash or least-loaded, not '{}'", a.fallback);
   a.o.fallback = *fallback;
-  BANYAN_CHECK(a.o.placement.max_node_share > 0 && a.o.placement.max_node_share <= 1,
-               "--max-node-share must be in (0, 1], not {}", a.o.placement.max_node_share);
+  if (a.max_node_share_given) {
+    BANYAN_CHECK(a.max_node_share > 0 && a.max_node_share <= 1, "--max-node-share must be in (0, 1], not {}",
+                 a.max_node_share);
+    a.o.placement.max_node_share = a.max_node_share;
+  }
+  BANYAN_CHECK(a.o.placement.max_load_factor > 0, "--max-load-factor must be > 0, not {}",
+               a.o.placement.max_load_factor);
   BANYAN_CHECK(a.cluster.empty() != a.node_urls.empty(), "give exactly one of --cluster FILE or --node URL...");
   if (!a.cluster.empty()) {
     auto c = route::read_cluster_config(a.cluster);
@@ -109,11 +116,17 @@ RegisterCommand reg{{"route", "front-door router: place sessions on nodes, pin, 
                                       "mean log-prob difference counted as a near-tie (default: eval quality's "
                                       "auto margin)")
                            ->default_val(quality::kAutoNllMargin);
-                       sub.add_option("--max-node-share", a->o.placement.max_node_share,
-                                      "score-based placement: once 4 x nodes live sessions are pinned, no node takes "
-                                      "a new session that would give it more than this share of them (the best "
-                                      "scorer under it does); 1 = off")
-                           ->default_val(quality::kAutoMaxNodeShare)->check(CLI::Range(0.0, 1.0));
+                       auto* share = sub.add_option(
+                           "--max-node-share", a->max_node_share,
+                           "score-based placement: once 4 x nodes live sessions are pinned, no node takes a new "
+                           "session that would give it more than this share of them (the best scorer under it "
+                           "does); 1 = off. Default: min(1, --max-load-factor / nodes)");
+                       share->check(CLI::Range(0.0, 1.0));
+                       sub.add_option("--max-load-factor", a->o.placement.max_load_factor,
+                                      "score-based placement: default share cap = this x the fair share 1 / nodes "
+                                      "(1.6: 40 % at 4 nodes, 80 % at 2, as eval quality); --max-node-share "
+                                      "overrides it")
+                           ->default_val(quality::kAutoMaxLoadFactor)->check(CLI::PositiveNumber);
                        sub.add_option("--auto-probe-below", a->o.placement.auto_probe_below,
                                       "auto: probe for prompts shorter than N tokens, likelihood otherwise")
                            ->default_val(quality::kAutoProbeBelowTokens);
@@ -130,7 +143,10 @@ RegisterCommand reg{{"route", "front-door router: place sessions on nodes, pin, 
                            ->default_val("banyan");
                        sub.add_option("--threads", a->o.threads, "HTTP worker threads (open client connections)")
                            ->default_val(256)->check(CLI::Range(8, 100000));
-                       return [a] { return run_route(*a); };
+                       return [a, share] {
+                         a->max_node_share_given = share->count() > 0;
+                         return run_route(*a);
+                       };
                      }}};
 
 }  // namespace

@@ -84,8 +84,40 @@ int best_node(const NodeMatrix& m, int64_t s, Better better) {
 AutoPlacement::AutoPlacement()
     : nll_margin(quality::kAutoNllMargin),
       probe_margin(quality::kAutoProbeMargin),
-      max_node_share(quality::kAutoMaxNodeShare),
-      share_warmup_per_node(quality::kAutoShareWarmupPerNode) {}
+      max_load_factor(quality::kAutoMaxLoadFactor),
+      share_warmup_per_node(quality::kAutoShareWarmupPerNode),
+      arrival_seed(quality::kArrivalSeed) {}
+
+double AutoPlacement::node_share(int64_t nodes) const {
+  return node_share_cap(max_node_share, max_load_factor, nodes);
+}
+
+std::optional<ArrivalOrder> parse_arrival_order(std::string_view name) {
+  if (name == "shuffled") return ArrivalOrder::Shuffled;
+  if (name == "file") return ArrivalOrder::File;
+  return std::nullopt;
+}
+
+std::string_view arrival_order_name(ArrivalOrder o) { return o == ArrivalOrder::File ? "file" : "shuffled"; }
+
+std::vector<int64_t> arrival_permutation(int64_t sequences, ArrivalOrder order, uint64_t seed) {
+  BANYAN_CHECK(sequences >= 0, "arrival order of {} sequences", sequences);
+  std::vector<int64_t> p(static_cast<size_t>(sequences));
+  for (int64_t i = 0; i < sequences; ++i) p[size_t(i)] = i;
+  if (order == ArrivalOrder::File) return p;
+  uint64_t state = seed;
+  auto next = [&state] {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int64_t i = sequences - 1; i > 0; --i) {
+    const uint64_t j = next() % uint64_t(i + 1);  // bias < 2^-50 for any realistic count
+    std::swap(p[size_t(i)], p[size_t(j)]);
+  }
+  return p;
+}
 
 namespace {
 
@@ -93,8 +125,9 @@ namespace {
 std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) {
   BANYAN_CHECK(o.nll_margin >= 0 && o.probe_margin >= 0, "auto placement margins must be >= 0 (got {} and {})",
                o.nll_margin, o.probe_margin);
-  BANYAN_CHECK(o.max_node_share > 0 && o.max_node_share <= 1, "max node share must be in (0, 1] (got {})",
-               o.max_node_share);
+  BANYAN_CHECK(!o.max_node_share || (*o.max_node_share > 0 && *o.max_node_share <= 1),
+               "max node share must be in (0, 1] (got {})", o.max_node_share.value_or(0));
+  BANYAN_CHECK(o.max_load_factor > 0, "max load factor must be > 0 (got {})", o.max_load_factor);
   BANYAN_CHECK(o.share_warmup_per_node >= 0, "share warm-up must be >= 0 (got {})", o.share_warmup_per_node);
   const bool probe = in.prompt_tokens < quality::kAutoProbeBelowTokens;
   const NodeMatrix& m = probe ? in.probe_mass : in.auto_nll.sequences > 0 ? in.auto_nll : in.prompt_nll;
@@ -102,9 +135,12 @@ std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) 
   auto value = [&](int64_t s, int64_t n) { return probe ? -m.at(s, n) : m.at(s, n); };
   const double margin = probe ? o.probe_margin : o.nll_margin;
   const int64_t S = m.sequences, N = m.nodes;
+  const double share = o.node_share(N);
+  const std::vector<int64_t> arrivals = arrival_permutation(S, o.arrival_order, o.arrival_seed);
   std::vector<int> out(size_t(S), 0);
   std::vector<int64_t> load(size_t(N), 0);
-  for (int64_t s = 0; s < S; ++s) {
+  for (int64_t k = 0; k < S; ++k) {  // k sequences placed so far; s arrives now
+    const int64_t s = arrivals[size_t(k)];
     double best = value(s, 0);
     for (int64_t n = 1; n < N; ++n) best = std::min(best, value(s, n));
     int pick = -1;
@@ -114,9 +150,9 @@ std::vector<int> choose_auto(const PlacementInputs& in, const AutoPlacement& o) 
           (load[size_t(n)] == load[size_t(pick)] && value(s, n) < value(s, pick)))
         pick = int(n);
     }
-    // Share cap: node n may take sequence s (0-based) while (load + 1) / (s + 1) <= F.
-    auto over = [&](int64_t n) { return double(load[size_t(n)] + 1) > o.max_node_share * double(s + 1); };
-    if (o.max_node_share < 1 && s >= int64_t(o.share_warmup_per_node) * N)
+    // Share cap: node n may take the (k+1)-th arrival while (load + 1) / (k + 1) <= F.
+    auto over = [&](int64_t n) { return double(load[size_t(n)] + 1) > share * double(k + 1); };
+    if (share < 1 && k >= int64_t(o.share_warmup_per_node) * N)
       pick = int(share_capped_choice(
           int64_t(pick), std::views::iota(int64_t(0), N), over,
           [&](int64_t a, int64_t b) { return value(s, a) < value(s, b); },

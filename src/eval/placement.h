@@ -6,15 +6,20 @@
 //   probe       argmax_n probe_mass[s][n]
 //   likelihood  argmin_n prompt_nll[s][n]          ("prompt likelihood")
 //   oracle      argmin_n continuation_nll[s][n]
-//   auto        online, in sequence (file) order, as the router sees sessions arrive: the metric is the probe
+//   auto        online, in arrival order (AutoPlacement::arrival_order: by default a seeded shuffle of the
+//               sequences, as a router sees interleaved sessions; `file` = protocol order), as the router places
+//               sessions: the metric is the probe
 //               when the prompt is shorter than quality::kAutoProbeBelowTokens, else the prompt NLL without the
 //               first quality::kAutoSkipPromptTokens targets (auto_nll; prompt_nll if absent); among the nodes
 //               within the metric's margin of the best (AutoPlacement), the one that got the fewest sequences so
 //               far wins (ties: the better metric, then the lowest index). Margin 0 = probe / likelihood.
-//               Share cap (AutoPlacement::max_node_share F < 1): once share_warmup_per_node x nodes sequences have
+//               Share cap F = AutoPlacement::node_share(nodes) (default min(1, kAutoMaxLoadFactor / nodes), see
+//               share_cap.h; F = 1: off): once share_warmup_per_node x nodes sequences have
 //               been placed, a node that would then hold more than F of the sequences placed so far is not
 //               eligible; when the near-tie rule picks such a node, the best-metric eligible node takes the
 //               sequence (none eligible, as when F < 1 / nodes: the least-loaded node, ties by metric).
+//               The arrival order matters only through the loads: with F = 1 and margin 0 (no load-broken ties)
+//               every sequence gets the same node in any order. choose_nodes returns the nodes in protocol order.
 //   random      a uniformly random node: scored in expectation, not by sampling (see RandomScores)
 // Ties go to the lowest node index, so results are deterministic.
 // Perplexity of a placement = exp(mean over sequences of the continuation NLL on the chosen node).
@@ -55,15 +60,28 @@ std::string_view policy_name(Policy p);
 // Parses "random,probe,..." (order kept, duplicates removed); throws on an unknown name.
 std::vector<Policy> parse_policy_list(std::string_view csv);
 
-// Near-tie margins of the `auto` policy (defaults: quality_protocol.h, where the choice is explained).
+enum class ArrivalOrder { Shuffled, File };
+std::optional<ArrivalOrder> parse_arrival_order(std::string_view name);
+std::string_view arrival_order_name(ArrivalOrder o);
+// The order in which `auto` places `sequences` sequences: File = 0, 1, ..., S-1; Shuffled = a Fisher-Yates shuffle
+// driven by splitmix64(seed) (the same permutation on every platform and standard library). A permutation of
+// [0, S).
+std::vector<int64_t> arrival_permutation(int64_t sequences, ArrivalOrder order, uint64_t seed);
+
+// Near-tie margins, share cap and arrival order of the `auto` policy (defaults: quality_protocol.h, where the
+// choice is explained).
 struct AutoPlacement {
   double nll_margin;    // nats per prompt token
   double probe_margin;  // probe mass
-  double max_node_share;       // in (0, 1]; 1 = no cap (quality::kAutoMaxNodeShare)
+  // The node share cap: max_node_share when set (in (0, 1]; 1 = off), else min(1, max_load_factor / nodes).
+  std::optional<double> max_node_share;
+  double max_load_factor;      // > 0 (quality::kAutoMaxLoadFactor)
   int share_warmup_per_node;   // the cap applies from this many sequences per node on (kAutoShareWarmupPerNode)
+  ArrivalOrder arrival_order = ArrivalOrder::Shuffled;
+  uint64_t arrival_seed;       // quality::kArrivalSeed
   AutoPlacement();
+  double node_share(int64_t nodes) const;  // the cap F in effect for this many nodes
 };
-
 // The node each sequence goes to (not for Random, which has no single choice).
 std::vector<int> choose_nodes(Policy policy, const PlacementInputs& in, const AutoPlacement& auto_options = {});
 

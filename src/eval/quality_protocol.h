@@ -24,10 +24,18 @@ inline constexpr double kAutoNllMargin = 0.075;
 // `likelihood` policy keeps the mean over every prompt target.
 inline constexpr int kAutoSkipPromptTokens = 8;
 inline constexpr double kAutoProbeMargin = 0.01;
-// Node share cap of the `auto` placement (`--max-node-share`): 1 = off. A cap costs quality on every measured set
-// (src/plan/QUALITY_EXPERIMENTS.md, session 4 round 2: prompt scores do not tell which sequences are cheap to move),
-// so it is opt-in. The cap applies once kAutoShareWarmupPerNode x nodes sequences have been placed.
-inline constexpr double kAutoMaxNodeShare = 1.0;
+// Node share cap of the `auto` placement and the router: by default no node takes more than kAutoMaxLoadFactor
+// (L) times its fair share of the sequences, i.e. F = min(1, L / nodes) (share_cap.h node_share_cap): 0.4 at 4
+// nodes (issue 10's target), 0.8 at 2, 0.2 at 8. `--max-node-share F` overrides it (1 = off), `--max-load-factor L`
+// changes L. Chosen on corpus-train (interleaved tuning split, uniform and skewed shuffled mixes, 2 / 4 / 8 node
+// plans; src/plan/QUALITY_EXPERIMENTS.md, session 6 round 2): the largest L that keeps every node <= 40 % at 4
+// nodes, since the cost only grows as L shrinks. The cap applies once kAutoShareWarmupPerNode x nodes sequences
+// have been placed.
+inline constexpr double kAutoMaxLoadFactor = 1.6;
 inline constexpr int kAutoShareWarmupPerNode = 4;
+// `eval quality` places its sequences in a seeded shuffled arrival order by default (a router sees interleaved
+// sessions, not the protocol's file order, which groups domains and makes any running cap split a domain while it
+// arrives); the per-sequence results stay in protocol order. `--arrival-order file` restores the file order.
+inline constexpr unsigned long long kArrivalSeed = 1;
 
 }  // namespace banyan::quality

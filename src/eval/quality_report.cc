@@ -103,9 +103,17 @@ nlohmann::json quality_report_to_json(const QualityReport& r) {
   j["auto_placement"] = {{"nll_margin", r.auto_placement.nll_margin},
                          {"probe_margin", r.auto_placement.probe_margin},
                          {"skip_prompt_tokens", r.auto_skip_prompt_tokens},
-                         {"max_node_share", r.auto_placement.max_node_share},
+                         {"max_node_share", r.auto_placement.node_share(r.nodes)},
+                         {"max_node_share_source", r.auto_placement.max_node_share ? "--max-node-share"
+                                                                                   : "min(1, max_load_factor / nodes)"},
+                         {"max_load_factor", r.auto_placement.max_load_factor},
                          {"share_warmup_per_node", r.auto_placement.share_warmup_per_node},
-                         {"order", "sequences in file order, least loaded among near-ties"}};
+                         {"arrival_order", arrival_order_name(r.auto_placement.arrival_order)},
+                         {"arrival_seed", r.auto_placement.arrival_seed},
+                         {"order", r.auto_placement.arrival_order == ArrivalOrder::File
+                                       ? "sequences in file order, least loaded among near-ties"
+                                       : "sequences in a seeded shuffled arrival order (arrival_seed), least loaded "
+                                         "among near-ties; per-sequence results in protocol order"}};
   j["probe_definition"] = r.probe_definition;
   nlohmann::json variants = nlohmann::json::object();
   for (const auto& [name, p] : r.probe_variants)
@@ -186,13 +194,21 @@ std::string format_quality_table(const QualityReport& r) {
   }
   s += fmt::format("(random = {}; exp(mean NLL) {:.3f}, mean of node ppl {:.3f})\n",
                    random_definition_name(r.random_definition), r.random.ppl_mean_nll, r.random.ppl_mean_node);
-  s += fmt::format("(auto = online in file order, least loaded among nodes within {} nats/token of the best prompt "
+  const double share = r.auto_placement.node_share(r.nodes);
+  s += fmt::format("(auto = online in {} order{}, least loaded among nodes within {} nats/token of the best prompt "
                    "NLL without the first {} prompt tokens, or {} probe mass for short prompts{})\n\n",
+                   arrival_order_name(r.auto_placement.arrival_order),
+                   r.auto_placement.arrival_order == ArrivalOrder::File
+                       ? std::string()
+                       : fmt::format(" (seed {})", r.auto_placement.arrival_seed),
                    r.auto_placement.nll_margin, r.auto_skip_prompt_tokens, r.auto_placement.probe_margin,
-                   r.auto_placement.max_node_share < 1
-                       ? fmt::format("; no node above {:g} of the sequences so far after {} per node",
-                                     r.auto_placement.max_node_share, r.auto_placement.share_warmup_per_node)
-                       : std::string());
+                   share < 1 ? fmt::format("; no node above {:g} of the sequences so far after {} per node ({})", share,
+                                           r.auto_placement.share_warmup_per_node,
+                                           r.auto_placement.max_node_share
+                                               ? std::string("--max-node-share")
+                                               : fmt::format("{:g} x the fair share {:g}",
+                                                             r.auto_placement.max_load_factor, 1.0 / double(r.nodes)))
+                             : std::string("; no node share cap"));
   if (!r.probe_variants.empty()) {
     s += fmt::format("probe ({}); other probe definitions:", r.probe_definition);
     for (const auto& [name, p] : r.probe_variants) s += fmt::format(" {} {:.3f}", name, p.ppl);

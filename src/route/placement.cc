@@ -25,6 +25,13 @@ const char* policy_name(Policy p) {
   return "?";
 }
 
+double PlacementOptions::node_share(size_t candidates) const {
+  BANYAN_CHECK(!max_node_share || (*max_node_share > 0 && *max_node_share <= 1),
+               "route: max node share must be in (0, 1], got {}", max_node_share.value_or(0));
+  BANYAN_CHECK(max_load_factor > 0, "route: max load factor must be > 0, got {}", max_load_factor);
+  return node_share_cap(max_node_share, max_load_factor, int64_t(candidates));
+}
+
 uint64_t rendezvous_weight(const std::string& session, const std::string& node) {
   // FNV-1a over session \0 node, then a splitmix64 finaliser so similar names spread well.
   uint64_t h = 1469598103934665603ull;
@@ -129,12 +136,11 @@ Decision place(Policy policy, const std::string& session, const std::vector<Cand
   bool by_load = false;
   if (near.size() > 1) by_load = *metric_value(candidates[chosen], metric) < best;
   // Share cap over the live sessions, after the warm-up.
-  BANYAN_CHECK(o.max_node_share > 0 && o.max_node_share <= 1, "route: max node share must be in (0, 1], got {}",
-               o.max_node_share);
-  if (o.max_node_share < 1) {
+  const double share = o.node_share(candidates.size());
+  if (share < 1) {
     int64_t total = 0;
     for (const auto& c : candidates) total += c.sessions;
-    auto over = [&](size_t i) { return double(candidates[i].sessions + 1) > o.max_node_share * double(total + 1); };
+    auto over = [&](size_t i) { return double(candidates[i].sessions + 1) > share * double(total + 1); };
     if (total >= o.share_warmup_per_node * int64_t(candidates.size())) {
       const size_t capped = share_capped_choice(
           chosen, scored, over,

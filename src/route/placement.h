@@ -10,13 +10,14 @@
 //                 prompts), the likelihood taken without the prompt's first tokens (prompt_logprob_tail, as eval
 //                 quality's `auto`: quality::kAutoSkipPromptTokens; prompt_logprob from nodes that lack it)
 // Score-based policies pick the least-loaded node among near-ties (within the metric's tie margin of the best).
-// Node share cap (PlacementOptions::max_node_share F < 1, score-based policies): once the candidates hold at least
+// Node share cap (score-based policies): F = PlacementOptions::node_share(candidates) = max_node_share when set,
+// else min(1, max_load_factor / candidates) (eval/share_cap.h, the rule eval quality's `auto` uses: by default no
+// node above 1.6 x its fair share, 0.4 at 4 nodes, 0.8 at 2); F = 1: off. Once the candidates hold at least
 // share_warmup_per_node x candidates live sessions, a node that would then hold more than F of the live sessions
 // (Candidate::sessions, + this one) is skipped: when the near-tie rule picks it, the best-scoring node that stays
 // under F takes the session (none does, as when F < 1 / nodes: the one with the fewest sessions, ties by score).
 // Live sessions = the router's session table (pinned, not expired): what a router knows, and the work each node
-// will get back; eval quality's `--max-node-share` counts the sequences placed so far, the same thing when no
-// session ends.
+// will get back; eval quality's cap counts the sequences placed so far, the same thing when no session ends.
 // When no candidate has the preferred metric they use the other one (a node may not be able to probe), and when
 // no candidate returned a score at all (plain OpenAI backends, timeouts) they fall back to least-loaded.
 #pragma once
@@ -53,10 +54,12 @@ struct PlacementOptions {
   double probe_tie = quality::kAutoProbeMargin;  // probe_mass within this of the best counts as a tie
   double logprob_tie = quality::kAutoNllMargin;  // mean prompt log-prob (nats/token) within this: a tie
   int64_t auto_probe_below = quality::kAutoProbeBelowTokens;
-  // Share cap (score-based policies): in (0, 1], 1 = off; applies from share_warmup_per_node x candidates live
-  // sessions on.
-  double max_node_share = quality::kAutoMaxNodeShare;
+  // Share cap (score-based policies): max_node_share in (0, 1] when set (1 = off), else min(1, max_load_factor /
+  // candidates); applies from share_warmup_per_node x candidates live sessions on.
+  std::optional<double> max_node_share;
+  double max_load_factor = quality::kAutoMaxLoadFactor;
   int64_t share_warmup_per_node = quality::kAutoShareWarmupPerNode;
+  double node_share(size_t candidates) const;  // the cap F in effect among this many candidates
 };
 
 struct Decision {

@@ -156,7 +156,7 @@ struct RouterServer::Impl {
       spdlog::info("route: session {} -> {} ({} by {}{}; prompt {} tokens;{})", session, nodes[d.index].address.name,
                    policy_name(opt.policy), d.metric,
                    d.moved_by_share_cap
-                       ? fmt::format(", moved by the {:g} node share cap", opt.placement.max_node_share)
+                       ? fmt::format(", moved by the {:g} node share cap", opt.placement.node_share(cands.size()))
                        : std::string(d.tie_broken_by_load ? ", near-tie broken by load" : ""),
                    cands[d.index].prompt_tokens, scores);
     } else if (!fallback.empty()) {
@@ -181,7 +181,7 @@ struct RouterServer::Impl {
     if (cur == nodes.size() || !cands[cur].scored) return std::nullopt;
     // The share cap is for new sessions (this one is already counted on its node): moves compare scores only.
     PlacementOptions po = opt.placement;
-    po.max_node_share = 1;
+    po.max_node_share = 1.0;
     const Decision d = place(opt.policy, session, cands, po);
     const auto best = metric_value(cands[d.index], d.metric), here = metric_value(cands[cur], d.metric);
     std::vector<NodeView> release;

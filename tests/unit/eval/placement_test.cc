@@ -1,6 +1,7 @@
 // Placement policies and their scores on synthetic per-(sequence, node) matrices, checked by hand.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -62,6 +63,7 @@ TEST(Placement, AutoTakesTheLeastLoadedNearTie) {
   for (int s = 0; s < 5; ++s)
     for (int n = 0; n < 3; ++n) in.prompt_nll.at(s, n) = nll[s][n];
   AutoPlacement o;
+  o.arrival_order = ArrivalOrder::File;  // the loads this test reasons about are those of file order
   o.nll_margin = 0.05;
   EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>{0, 1, 2, 0, 1}));
   o.nll_margin = 0;  // pure likelihood
@@ -91,9 +93,10 @@ TEST(Placement, AutoShareCapMovesOverflowToTheBestEligibleNode) {
     return in;
   };
   AutoPlacement o;
-  EXPECT_EQ(o.max_node_share, 1.0);  // off by default
+  EXPECT_FALSE(o.max_node_share);  // by default min(1, 1.6 / nodes): 0.8 here, after 4 x 2 sequences
+  o.arrival_order = ArrivalOrder::File;  // the per-arrival decisions below are those of file order
   auto in = make(6, {1.0, 2.0});
-  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>(6, 0)));
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), (std::vector<int>(6, 0)));  // 6 < the warm-up of 8
   o.max_node_share = 0.5;
   o.share_warmup_per_node = 1;  // the cap applies from the 3rd sequence (2 nodes)
   // s=2: node 0 would hold 3/3 -> node 1; s=3: 3/4 -> 1; s=4: both would hold 3/5 -> least loaded tie, better
@@ -112,7 +115,7 @@ TEST(Placement, AutoShareCapMovesOverflowToTheBestEligibleNode) {
   // Bound: 200 sequences that all prefer node 0; after the default warm-up no node holds more than F of them.
   in = make(200, {1.0, 1.5, 1.2});
   o = AutoPlacement();
-  o.max_node_share = 0.4;
+  o.max_node_share = 0.4;  // explicit: overrides the default 1.6 / 3
   auto choice = choose_nodes(Policy::Auto, in, o);
   std::vector<int> load(3, 0);
   for (int n : choice) ++load[size_t(n)];
@@ -122,6 +125,130 @@ TEST(Placement, AutoShareCapMovesOverflowToTheBestEligibleNode) {
   EXPECT_THROW(choose_nodes(Policy::Auto, in, o), Error);
   o.max_node_share = 1.5;
   EXPECT_THROW(choose_nodes(Policy::Auto, in, o), Error);
+}
+
+// The arrival order: a seeded permutation, the same on every platform (tools/eval/load_factor_study.py replicates
+// it and pins the same constant), different per seed; file order is the identity.
+TEST(ArrivalOrder, SeededShuffleIsADeterministicPermutation) {
+  EXPECT_EQ(arrival_permutation(10, ArrivalOrder::Shuffled, 1),
+            (std::vector<int64_t>{4, 2, 8, 1, 9, 3, 0, 6, 7, 5}));
+  EXPECT_EQ(arrival_permutation(10, ArrivalOrder::Shuffled, 2),
+            (std::vector<int64_t>{9, 8, 3, 2, 4, 6, 1, 7, 5, 0}));
+  for (int64_t S : {0, 1, 2, 7, 143, 200}) {
+    auto p = arrival_permutation(S, ArrivalOrder::Shuffled, 1);
+    EXPECT_EQ(p, arrival_permutation(S, ArrivalOrder::Shuffled, 1));  // deterministic
+    std::vector<int64_t> sorted = p, identity(static_cast<size_t>(S));
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t i = 0; i < S; ++i) identity[size_t(i)] = i;
+    EXPECT_EQ(sorted, identity) << S;  // a permutation
+    EXPECT_EQ(arrival_permutation(S, ArrivalOrder::File, 1), identity);
+    if (S >= 7) {
+      EXPECT_NE(p, identity) << S;
+      EXPECT_NE(p, arrival_permutation(S, ArrivalOrder::Shuffled, 2)) << S;
+    }
+  }
+  EXPECT_EQ(parse_arrival_order("shuffled"), ArrivalOrder::Shuffled);
+  EXPECT_EQ(parse_arrival_order("file"), ArrivalOrder::File);
+  EXPECT_FALSE(parse_arrival_order("random"));
+  EXPECT_EQ(arrival_order_name(ArrivalOrder::Shuffled), "shuffled");
+  EXPECT_EQ(AutoPlacement().arrival_order, ArrivalOrder::Shuffled);  // the default
+}
+
+namespace {
+// S sequences x N nodes of random prompt / continuation NLLs; every third sequence strongly prefers node 0.
+PlacementInputs random_inputs(int64_t S, int64_t N, uint32_t seed) {
+  PlacementInputs in;
+  in.prompt_tokens = 64;
+  in.prompt_nll = NodeMatrix(S, N);
+  in.continuation_nll = NodeMatrix(S, N);
+  in.probe_mass = NodeMatrix(S, N);
+  uint32_t x = seed;
+  auto uniform = [&x] {
+    x = x * 1664525u + 1013904223u;
+    return double(x >> 8) / double(1u << 24);
+  };
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t n = 0; n < N; ++n) {
+      in.prompt_nll.at(s, n) = 2.0 + uniform() - (s % 3 == 0 && n == 0 ? 1.0 : 0.0);
+      in.continuation_nll.at(s, n) = in.prompt_nll.at(s, n) + 0.5 * uniform();
+      in.probe_mass.at(s, n) = uniform();
+    }
+  return in;
+}
+}  // namespace
+
+// `auto` in shuffled order = `auto` in file order on the sequences permuted into arrival order, with the results
+// put back in protocol order (so the cap sees interleaved arrivals, and the JSON keeps the protocol's order).
+TEST(ArrivalOrder, AutoPlacesInArrivalOrderAndReportsInProtocolOrder) {
+  const PlacementInputs in = random_inputs(60, 4, 11);
+  AutoPlacement shuffled;  // defaults: shuffled, seed 1, F = 0.4 at 4 nodes
+  const auto perm = arrival_permutation(60, ArrivalOrder::Shuffled, shuffled.arrival_seed);
+  PlacementInputs permuted = in;
+  for (int64_t k = 0; k < 60; ++k)
+    for (int64_t n = 0; n < 4; ++n) {
+      permuted.prompt_nll.at(k, n) = in.prompt_nll.at(perm[size_t(k)], n);
+      permuted.continuation_nll.at(k, n) = in.continuation_nll.at(perm[size_t(k)], n);
+      permuted.probe_mass.at(k, n) = in.probe_mass.at(perm[size_t(k)], n);
+    }
+  AutoPlacement file = shuffled;
+  file.arrival_order = ArrivalOrder::File;
+  const auto got = choose_nodes(Policy::Auto, in, shuffled);
+  const auto ref = choose_nodes(Policy::Auto, permuted, file);
+  for (int64_t k = 0; k < 60; ++k) EXPECT_EQ(got[size_t(perm[size_t(k)])], ref[size_t(k)]) << k;
+  // The cap binds (node 0 is preferred by a third of the sequences plus its random wins), so the order matters.
+  EXPECT_NE(got, choose_nodes(Policy::Auto, in, file));
+}
+
+// Without the cap and without load-broken near-ties (margin 0), every sequence goes to its own best node whatever
+// the arrival order: same choices and ppl in both orders. (With the near-tie margin the least-loaded rule makes
+// the choice depend on the arrivals before it, so uncapped `auto` is order-dependent in general.)
+TEST(ArrivalOrder, UncappedPlacementWithoutLoadTiesIsOrderIndependent) {
+  const PlacementInputs in = random_inputs(80, 4, 5);
+  AutoPlacement o;
+  o.max_node_share = 1.0;
+  o.nll_margin = 0;
+  AutoPlacement f = o;
+  f.arrival_order = ArrivalOrder::File;
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), choose_nodes(Policy::Auto, in, f));
+  EXPECT_EQ(choose_nodes(Policy::Auto, in, o), choose_nodes(Policy::Likelihood, in));
+  o.arrival_seed = 12345;
+  EXPECT_DOUBLE_EQ(score_placement(Policy::Auto, in, 1.0, RandomDefinition::MeanNll, o).ppl,
+                   score_placement(Policy::Auto, in, 1.0, RandomDefinition::MeanNll, f).ppl);
+}
+
+// The default cap scales with the node count: F = min(1, 1.6 / nodes); --max-node-share overrides it; the
+// placement holds it (all 200 sequences prefer node 0).
+TEST(Placement, DefaultShareCapIsTheLoadFactorOverNodes) {
+  AutoPlacement o;
+  EXPECT_DOUBLE_EQ(o.max_load_factor, 1.6);
+  EXPECT_DOUBLE_EQ(o.node_share(1), 1.0);
+  EXPECT_DOUBLE_EQ(o.node_share(2), 0.8);
+  EXPECT_DOUBLE_EQ(o.node_share(4), 0.4);
+  EXPECT_DOUBLE_EQ(o.node_share(8), 0.2);
+  o.max_load_factor = 2;
+  EXPECT_DOUBLE_EQ(o.node_share(4), 0.5);
+  o.max_node_share = 1.0;  // explicit: off
+  EXPECT_DOUBLE_EQ(o.node_share(4), 1.0);
+  for (int64_t N : {2, 4, 8}) {
+    PlacementInputs in;
+    in.prompt_tokens = 64;
+    in.prompt_nll = NodeMatrix(200, N);
+    in.continuation_nll = NodeMatrix(200, N);
+    in.probe_mass = NodeMatrix(200, N);
+    for (int64_t s = 0; s < 200; ++s)
+      for (int64_t n = 0; n < N; ++n) in.prompt_nll.at(s, n) = 1.0 + 0.5 * double(n);
+    std::vector<int> load(size_t(N), 0);
+    for (int n : choose_nodes(Policy::Auto, in)) ++load[size_t(n)];
+    EXPECT_EQ(load[0], int(1.6 / double(N) * 200 + 1e-9)) << N;  // 160, 80, 40: the cap binds exactly
+    AutoPlacement off;
+    off.max_node_share = 1.0;
+    std::fill(load.begin(), load.end(), 0);
+    for (int n : choose_nodes(Policy::Auto, in, off)) ++load[size_t(n)];
+    EXPECT_EQ(load[0], 200) << N;
+  }
+  o = AutoPlacement();
+  o.max_load_factor = 0;
+  EXPECT_THROW(choose_nodes(Policy::Auto, random_inputs(10, 2, 1), o), Error);
 }
 
 TEST(Placement, ScoresByHand) {

@@ -103,7 +103,7 @@ TEST(Placement, ShareCapMovesTheSessionToTheBestNodeUnderIt) {
     return c;
   };
   PlacementOptions o;
-  EXPECT_EQ(o.max_node_share, 1.0);  // off by default
+  o.max_node_share = 1.0;  // explicit: off (the default cap, 1.6 / 3, is tested below)
   o.logprob_tie = 0.075;
   o.share_warmup_per_node = 2;  // 3 candidates: from 6 live sessions on
   // a is best by far and holds 4 of 10 sessions; c scores better than b.
@@ -143,6 +143,54 @@ TEST(Placement, ShareCapMovesTheSessionToTheBestNodeUnderIt) {
   EXPECT_EQ(p[place(Policy::Auto, "s", p, o).index].name, "b");  // 10-token prompt: probe
   o.max_node_share = 0;
   EXPECT_ANY_THROW(place(Policy::Auto, "s", p, o));
+}
+
+// The default cap is eval quality's: min(1, max_load_factor / candidates) = 0.4 among 4 candidates, 0.8 among 2;
+// an explicit max_node_share overrides it.
+TEST(Placement, DefaultShareCapScalesWithTheCandidates) {
+  PlacementOptions o;
+  EXPECT_FALSE(o.max_node_share);
+  EXPECT_DOUBLE_EQ(o.max_load_factor, 1.6);
+  EXPECT_DOUBLE_EQ(o.node_share(1), 1.0);
+  EXPECT_DOUBLE_EQ(o.node_share(2), 0.8);
+  EXPECT_DOUBLE_EQ(o.node_share(4), 0.4);
+  EXPECT_DOUBLE_EQ(o.node_share(8), 0.2);
+  auto with_sessions = [](Candidate c, int64_t sessions) {
+    c.sessions = sessions;
+    return c;
+  };
+  // 4 candidates, 16 live sessions (= the default warm-up 4 x 4); a is best by far and holds 6: 7 / 17 > 0.4.
+  // 64-token prompts: auto compares the prompt log-prob.
+  std::vector<Candidate> c = {with_sessions(scored("a", 0, -1.0, 40, 64), 6),
+                              with_sessions(scored("b", 0, -3.0, 40, 64), 4),
+                              with_sessions(scored("c", 0, -2.0, 40, 64), 3),
+                              with_sessions(scored("d", 0, -2.5, 40, 64), 3)};
+  auto d = place(Policy::Auto, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "c");  // the best scorer under 0.4
+  EXPECT_TRUE(d.moved_by_share_cap);
+  c[0].sessions = 5;
+  c[1].sessions = 5;  // 16 live; a: 6 / 17 <= 0.4 -> a
+  d = place(Policy::Auto, "s", c, o);
+  EXPECT_EQ(c[d.index].name, "a");
+  EXPECT_FALSE(d.moved_by_share_cap);
+  // 2 candidates: F = 0.8. a holds 7 of 8: 8 / 9 > 0.8 -> b; with an explicit 1.0 a keeps it.
+  std::vector<Candidate> two = {with_sessions(scored("a", 0, -1.0, 40, 64), 7),
+                                with_sessions(scored("b", 0, -3.0, 40, 64), 1)};
+  d = place(Policy::Auto, "s", two, o);
+  EXPECT_EQ(two[d.index].name, "b");
+  EXPECT_TRUE(d.moved_by_share_cap);
+  two[0].sessions = 6;
+  two[1].sessions = 2;  // a: 7 / 9 <= 0.8
+  EXPECT_EQ(two[place(Policy::Auto, "s", two, o).index].name, "a");
+  two[0].sessions = 7;
+  two[1].sessions = 1;
+  o.max_node_share = 1.0;
+  EXPECT_EQ(two[place(Policy::Auto, "s", two, o).index].name, "a");
+  o.max_node_share.reset();
+  o.max_load_factor = 2.0;  // 2 / 2 = 1: off
+  EXPECT_EQ(two[place(Policy::Auto, "s", two, o).index].name, "a");
+  o.max_load_factor = 0;
+  EXPECT_ANY_THROW(place(Policy::Auto, "s", two, o));
 }
 
 TEST(Placement, NearTieWithEqualLoadKeepsTheBetterScore) {

@@ -200,6 +200,28 @@ TEST(Router, ShareCapCountsTheLiveSessionsPinnedPerNode) {
   EXPECT_EQ(r->get_header_value("X-Banyan-Placement"), "pinned");
 }
 
+// The default cap (no --max-node-share): 1.6 x the fair share, 0.4 among 4 nodes, after 4 x 4 live sessions. a
+// scores far better than b, c, d: it takes the first 16 sessions (warm-up), then 17 / 17 ... 17 / 24 > 0.4, so
+// the next 8 go elsewhere (to the better of the others, c, while it stays under 0.4). With --max-node-share 1 all
+// 24 go to a.
+TEST(Router, DefaultShareCapIsTheLoadFactorOverTheNodes) {
+  for (bool off : {false, true}) {
+    FakeNode a({.name = "a", .prompt_logprob = -1.0}), b({.name = "b", .prompt_logprob = -3.0}),
+        c({.name = "c", .prompt_logprob = -2.0}), d({.name = "d", .prompt_logprob = -2.5});
+    RouterHarness h({&a, &b, &c, &d}, Policy::Likelihood, "", [off](RouterOptions& o) {
+      if (off) o.placement.max_node_share = 1.0;
+    });
+    std::string got;
+    for (int i = 0; i < 24; ++i) {
+      auto r = h.client().Post("/v1/chat/completions", chat_body(fmt::format("dc{}", i), 1, false).dump(),
+                               "application/json");
+      ASSERT_TRUE(r);
+      got += r->get_header_value("X-Banyan-Node");
+    }
+    EXPECT_EQ(got, off ? std::string(24, 'a') : std::string(16, 'a') + std::string(8, 'c')) << off;
+  }
+}
+
 TEST(Router, StreamsTheNodesEventsUnchanged) {
   FakeNode a({.name = "a", .probe_mass = 0.9, .chunks = 20}), b({.name = "b", .probe_mass = 0.1});
   RouterHarness h({&a, &b}, Policy::Auto);
