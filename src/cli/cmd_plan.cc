@@ -19,8 +19,9 @@ struct PlanArgs {
   int nodes = 2;
   int64_t experts_per_node = 0, replicate = 0, node_top_k = 0;
   uint64_t seed = 0;
-  int restarts = 10, refine = 0;
-  bool balance = false;
+  int restarts = 10, refine = 0, soft_sets_rounds = 3;
+  double soft_sets_beta = 0;
+  bool balance = false, set_search = false, refine_unbalanced = false;
 };
 
 int run_plan(const PlanArgs& a) {
@@ -40,6 +41,10 @@ int run_plan(const PlanArgs& a) {
   o.balance = a.balance;
   o.node_top_k = a.node_top_k;
   o.refine = a.refine;
+  o.set_search = a.set_search;
+  o.refine_unbalanced = a.refine_unbalanced;
+  o.soft_sets_beta = a.soft_sets_beta;
+  o.soft_sets_rounds = a.soft_sets_rounds;
   std::optional<Profiles> profiles;
   if (!a.profiles.empty()) profiles = read_profiles(a.profiles);
   Plan plan = make_plan(m, o, profiles ? &*profiles : nullptr, a.profiles);
@@ -78,6 +83,13 @@ RegisterCommand reg{{"plan", "Plan which routed experts each node holds (writes 
                                       "model's, or under --scheme auto min(local, round(1.5 k)))");
                        sub.add_option("--refine", a->refine,
                                       "Rounds of alternating cluster / expert-set refinement (captured mass)");
+                       sub.add_flag("--set-search", a->set_search,
+                                    "Swap search over the final expert sets for log coverage (plan/set_search.h)");
+                       sub.add_option("--soft-sets", a->soft_sets_beta,
+                                      "Sharpness beta of soft document responsibilities for the final sets (0: off)");
+                       sub.add_option("--soft-sets-rounds", a->soft_sets_rounds, "Rounds of soft responsibilities");
+                       sub.add_flag("--refine-unbalanced", a->refine_unbalanced,
+                                    "Refine without the balance cap (clusters may still start balanced)");
                        sub.add_option("--seed", a->seed, "k-means seed");
                        sub.add_option("--restarts", a->restarts, "k-means restarts");
                        sub.add_option("--out", a->out, "Output plan.json")->required();

@@ -118,6 +118,9 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["balanced_clusters"] = plan.balanced_clusters;
   j["criterion"] = plan.criterion;
   j["refine"] = plan.refine;
+  if (plan.refine_unbalanced) j["refine_unbalanced"] = true;
+  if (plan.soft_sets_beta > 0) j["soft_sets"] = {{"beta", plan.soft_sets_beta}, {"rounds", plan.soft_sets_rounds}};
+  if (plan.set_search) j["set_search"] = true;
   if (plan.calibration) {
     const auto& c = *plan.calibration;
     j["calibration"] = {{"profiles", c.profiles},     {"corpus", c.corpus},         {"documents", c.documents},
@@ -166,6 +169,12 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& label) {
     p.balanced_clusters = j.value("balanced_clusters", false);
     p.criterion = j.value("criterion", "probs");
     p.refine = j.value("refine", 0);
+    p.refine_unbalanced = j.value("refine_unbalanced", false);
+    if (j.contains("soft_sets")) {
+      p.soft_sets_beta = j["soft_sets"].value("beta", 0.0);
+      p.soft_sets_rounds = j["soft_sets"].value("rounds", 0);
+    }
+    p.set_search = j.value("set_search", false);
     if (j.contains("calibration") && !j["calibration"].is_null()) {
       const auto& c = j["calibration"];
       PlanCalibration cal;

@@ -74,6 +74,12 @@ struct Plan {
   bool balanced_clusters = false;  // clusters were capacity-constrained (plan --balance)
   std::string criterion = "probs";  // expert selection criterion (profiles tensor)
   int refine = 0;                   // rounds of cluster/expert-set refinement (plan/refine.h)
+  // Opt-in set choices of plan/set_search.h (written only when used): refinement without the balance cap, soft
+  // responsibilities' beta (0: off) and rounds, the log-coverage swap search.
+  bool refine_unbalanced = false;
+  double soft_sets_beta = 0;
+  int soft_sets_rounds = 0;
+  bool set_search = false;
   std::optional<PlanCalibration> calibration;
   std::vector<PlanCluster> clusters;
   std::vector<PlanNode> nodes;

@@ -9,6 +9,7 @@
 #include "plan/kmeans.h"
 #include "plan/predicted_quality.h"
 #include "plan/refine.h"
+#include "plan/set_search.h"
 
 namespace banyan {
 namespace {
@@ -174,6 +175,8 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
   BANYAN_CHECK(N >= 1, "plan: --nodes must be at least 1, got {}", N);
   BANYAN_CHECK(E >= 1 && L >= 1, "plan: model has no routed experts ({} experts, {} MoE layers)", E, L);
   BANYAN_CHECK(o.refine >= 0, "plan: --refine {} must be >= 0", o.refine);
+  BANYAN_CHECK(o.soft_sets_beta >= 0 && o.soft_sets_rounds >= 1, "plan: --soft-sets {} must be >= 0 and "
+               "--soft-sets-rounds {} >= 1", o.soft_sets_beta, o.soft_sets_rounds);
   BANYAN_CHECK(o.replicate >= 0 && o.replicate <= E, "plan: --replicate {} out of range [0, {}]", o.replicate, E);
   const bool disjoint = o.scheme != Scheme::Budget;
   if (disjoint) {
@@ -217,6 +220,12 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
   plan.balanced_clusters = o.balance && o.scheme != Scheme::Contiguous;
   plan.criterion = std::string(criterion_name(o.criterion));
   plan.refine = o.scheme != Scheme::Contiguous ? o.refine : 0;
+  if (o.scheme != Scheme::Contiguous) {
+    plan.refine_unbalanced = o.refine > 0 && o.refine_unbalanced;
+    plan.soft_sets_beta = o.soft_sets_beta;
+    plan.soft_sets_rounds = o.soft_sets_beta > 0 ? o.soft_sets_rounds : 0;
+    plan.set_search = o.set_search;
+  }
   plan.nodes.resize(size_t(N));
   for (int g = 0; g < N; ++g) {
     plan.nodes[g].index = g;
@@ -251,11 +260,32 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
     if (o.refine > 0) {
       refine_options.per_node = o.scheme == Scheme::Clustered ? E / N : o.experts_per_node;
       refine_options.disjoint = o.scheme == Scheme::Clustered;
-      refine_options.balanced = o.balance;
+      refine_options.balanced = o.balance && !o.refine_unbalanced;
       refine_options.rounds = o.refine;
       refine_clusters(p, criterion_tensor(p, o.criterion), int(N), doc_cluster, refine_options);
       refined_sets = best_sets(cluster_mass(p, criterion_tensor(p, o.criterion), doc_cluster, int(N)),
                                refine_options);
+    }
+    // Opt-in set choices (plan/set_search.h), applied to the refined sets or, unrefined, the clusters' best sets.
+    if (o.soft_sets_beta > 0 || o.set_search) {
+      BANYAN_CHECK(o.replicate == 0, "plan: --soft-sets and --set-search do not take --replicate");
+      const bool dj = o.scheme == Scheme::Clustered;
+      const int64_t per_node = dj ? E / N : o.experts_per_node;
+      const std::vector<float>& crit = criterion_tensor(p, o.criterion);
+      if (refined_sets.empty()) {
+        RefineOptions so;
+        so.per_node = per_node;
+        so.disjoint = dj;
+        refined_sets = best_sets(cluster_mass(p, crit, doc_cluster, int(N)), so);
+      }
+      const std::vector<double> w = normalised_rows(p, crit);
+      if (o.soft_sets_beta > 0)
+        soft_responsibility_sets(p, w, refined_sets, per_node, dj, o.soft_sets_beta, o.soft_sets_rounds);
+      if (o.set_search) {
+        SetSearchOptions sso;
+        sso.disjoint = dj;
+        log_coverage_search(p, w, doc_cluster, refined_sets, sso);
+      }
     }
     cluster_docs.assign(size_t(N), {});
     for (int64_t d = 0; d < p.docs; ++d) cluster_docs[doc_cluster[d]].push_back(d);
@@ -270,7 +300,7 @@ Plan make_plan(const PlanModel& model, const PlanOptions& requested, const Profi
     if (o.scheme == Scheme::Contiguous) {
       for (int g = 0; g < N; ++g)
         for (int64_t e = g * E / N; e < (g + 1) * E / N; ++e) plan.nodes[g].experts[l].push_back(int(e));
-    } else if (o.scheme == Scheme::Clustered && !refined_sets.empty()) {
+    } else if ((o.scheme == Scheme::Clustered || o.set_search || o.soft_sets_beta > 0) && !refined_sets.empty()) {
       for (int g = 0; g < N; ++g) plan.nodes[g].experts[l] = refined_sets[g][l];
     } else if (o.scheme == Scheme::Clustered) {
       std::vector<std::vector<double>> means;

@@ -61,6 +61,13 @@ struct PlanOptions {
   // Rounds of alternating refinement of clusters and expert sets (plan/refine.h; clustered and budget). With
   // rounds > 0 the clustered split maximises captured mass instead of the preference ratio.
   int refine = 0;
+  // Log-coverage swap search over the final expert sets (plan/set_search.h; clustered and budget, no replicas).
+  bool set_search = false;
+  // > 0: re-choose the final sets for soft document responsibilities (plan/set_search.h), this sharpness.
+  double soft_sets_beta = 0;
+  int soft_sets_rounds = 3;
+  // Refinement without the balance cap even when the k-means clusters were balanced.
+  bool refine_unbalanced = false;
 };
 
 // What the plan needs to know about the model (from ModelSpec + Checkpoint, filled by the caller).

@@ -10,20 +10,6 @@ namespace {
 
 using Mass = std::vector<std::vector<std::vector<double>>>;  // [cluster][layer][expert]
 
-// Criterion rows normalised to sum 1 per (doc, layer); all-zero rows stay zero.
-std::vector<double> normalised_rows(const Profiles& p, const std::vector<float>& t) {
-  std::vector<double> w(t.size(), 0.0);
-  for (int64_t d = 0; d < p.docs; ++d)
-    for (int64_t l = 0; l < p.layers; ++l) {
-      const size_t off = p.offset(d, l);
-      double sum = 0;
-      for (int64_t e = 0; e < p.experts; ++e) sum += t[off + size_t(e)];
-      if (sum <= 0) continue;
-      for (int64_t e = 0; e < p.experts; ++e) w[off + size_t(e)] = t[off + size_t(e)] / sum;
-    }
-  return w;
-}
-
 // Re-splits the union of two nodes' experts exactly (each keeps its count): the experts with the largest
 // mass_a - mass_b go to a. Returns whether the split changed.
 bool resplit_pair(std::vector<int>& a, std::vector<int>& b, const std::vector<double>& ma,
@@ -87,6 +73,19 @@ double captured(const std::vector<double>& w, const Profiles& p, int64_t d,
 }
 
 }  // namespace
+
+std::vector<double> normalised_rows(const Profiles& p, const std::vector<float>& t) {
+  std::vector<double> w(t.size(), 0.0);
+  for (int64_t d = 0; d < p.docs; ++d)
+    for (int64_t l = 0; l < p.layers; ++l) {
+      const size_t off = p.offset(d, l);
+      double sum = 0;
+      for (int64_t e = 0; e < p.experts; ++e) sum += t[off + size_t(e)];
+      if (sum <= 0) continue;
+      for (int64_t e = 0; e < p.experts; ++e) w[off + size_t(e)] = t[off + size_t(e)] / sum;
+    }
+  return w;
+}
 
 Mass cluster_mass(const Profiles& p, const std::vector<float>& criterion, const std::vector<int>& doc_cluster,
                   int clusters) {

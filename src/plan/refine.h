@@ -25,6 +25,9 @@ struct RefineOptions {
   int rounds = 0;         // alternations (stops early when no document moves)
 };
 
+// Criterion rows normalised to sum 1 per (doc, layer), laid out like the profiles; all-zero rows stay zero.
+std::vector<double> normalised_rows(const Profiles& p, const std::vector<float>& criterion);
+
 // Per layer, per cluster: the cluster's summed normalised criterion per expert ([cluster][layer][expert]).
 std::vector<std::vector<std::vector<double>>> cluster_mass(const Profiles& p, const std::vector<float>& criterion,
                                                           const std::vector<int>& doc_cluster, int clusters);

@@ -16,8 +16,12 @@ selections against the documents that calibration actually used (`--profiles P .
 "lines" metadata, written by banyan calibrate since session 5) and that no tuning document's text (SHA-256)
 equals the text of any calibration document of those profiles.
 
+--exclude SPLIT.jsonl ... (session 6) also leaves out every text of earlier splits, so a second, disjoint
+confirmation split can be drawn from what is left (it_prose / ja_prose then have fewer than 25 documents left).
+
 Usage: make_train_interleaved.py --banyan BIN --model DIR CORPUS.jsonl[.xz] OUT.jsonl
            [--per-domain 50] [--tokens 256] [--count 25] [--profiles first.safetensors spread.safetensors]
+           [--exclude split.jsonl ...]
 """
 import argparse
 import collections
@@ -63,6 +67,10 @@ def sha(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def tune_overlap(chosen, excluded):
+    return {sha(t) for _, _, t in chosen} & excluded
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
@@ -73,7 +81,12 @@ def main():
     ap.add_argument("--tokens", type=int, default=256, help="calibrate's and the eval's tokens (default 256)")
     ap.add_argument("--count", type=int, default=25, help="tuning documents per domain (default 25)")
     ap.add_argument("--profiles", nargs="*", default=[], help="profiles files to check against (lines metadata)")
+    ap.add_argument("--exclude", nargs="*", default=[], help="earlier splits whose texts to leave out")
     a = ap.parse_args()
+    excluded = set()
+    for path in a.exclude:
+        with open_text(path) as f:
+            excluded |= {sha(json.loads(line)["text"]) for line in f if line.strip()}
 
     # Records with their 1-based line numbers (blank lines count, as in banyan's JsonlReader).
     recs = []
@@ -99,7 +112,7 @@ def main():
             calib_lines[m] |= sel[m]
         used = sel["first"] | sel["spread"]
         # corpus-train repeats some texts on other lines: leave out every copy of a calibration text, and repeats.
-        seen = {sha(x[2]) for x in q if x[0] in used}
+        seen = {sha(x[2]) for x in q if x[0] in used} | excluded
         rest = []
         for x in q:
             h = sha(x[2])
@@ -115,6 +128,8 @@ def main():
         for _, raw, _ in chosen:
             f.write(raw)
     print(f"{a.out}: {len(chosen)} documents")
+    if a.exclude and tune_overlap(chosen, excluded):
+        sys.exit("check failed: the split shares a text with an excluded split")
 
     # Checks against what calibration actually used.
     text_at = {no: r["text"] for no, _, r in recs}
