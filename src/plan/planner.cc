@@ -165,6 +165,9 @@ PlanOptions resolve_auto(const PlanOptions& options, const Profiles* profiles) {
   const int64_t local = o.experts_per_node > 0 ? o.experts_per_node : profiles->experts / o.nodes;
   if (o.refine == 0 && (o.scheme == Scheme::Clustered || 2 * local >= profiles->experts))
     o.refine = kAutoRefineRounds;
+  // Soft responsibilities for the final sets at 4+ nodes holding at most half the experts (kAutoSoftSetsBeta).
+  if (o.soft_sets_beta == 0 && o.replicate == 0 && o.nodes >= kAutoSoftSetsMinNodes && 2 * local <= profiles->experts)
+    o.soft_sets_beta = kAutoSoftSetsBeta;
   return o;
 }
 

@@ -25,7 +25,8 @@
 //              (oracle 7.51 -> 6.79); 4 disjoint quarters 35.4 -> 33.8. The user's criterion/balance are ignored,
 //              --replicate is kept. The written plan records the resolved scheme, criterion and balance, and
 //              node_top_k = auto_node_top_k(...) unless --node-top-k is given; refinement (kAutoRefineRounds)
-//              for disjoint splits and when every node keeps at least half the experts.
+//              for disjoint splits and when every node keeps at least half the experts; soft-responsibility
+//              sets (kAutoSoftSetsBeta) at 4+ nodes holding at most half the experts each.
 // Expert lists are sorted ascending: that is the plan order in which pack renumbers experts 0..n-1.
 #pragma once
 #include <filesystem>
@@ -100,6 +101,17 @@ int64_t auto_node_top_k(int64_t top_k, int64_t local, int64_t num_experts);
 // spread calibration (calibrate's default since session 5): disjoint splits now refine too. Budgets of K < E/2
 // were never measured and stay unrefined.
 inline constexpr int kAutoRefineRounds = 10;
+
+// `auto` re-chooses the final sets for soft document responsibilities (set_search.h, soft_responsibility_sets,
+// 3 rounds) with this beta when the plan has at least kAutoSoftSetsMinNodes nodes, each holding at most half the
+// experts, and no replicas. Chosen on corpus-train (session 6; src/plan/QUALITY_EXPERIMENTS.md "Session 6, plans"):
+// on the interleaved split 4 x 64 of 128 5.796 -> 5.526, 4 disjoint quarters 19.352 -> 18.680, 4 x 48 8.121 ->
+// 7.664, confirmed on a second, disjoint split (-4.1 / -3.3 / -2.6 %); it hurt 2 disjoint halves (+7.2 / +9.1 %),
+// 2 x 64 (+1.8 / -0.7 %) and 4 x 96 (+4.7 %), which therefore keep the hard sets. beta 50 was weaker (-3.1 % at
+// 4 x 64). Why it can help: `auto` placement sends a sequence to any node within a margin of its best prompt NLL,
+// so documents near a tie between nodes land on either; soft responsibilities let both nodes' sets serve them.
+inline constexpr double kAutoSoftSetsBeta = 20.0;
+inline constexpr int kAutoSoftSetsMinNodes = 4;
 
 // The concrete options `auto` stands for, given the profiles (required).
 // Options whose scheme is not Auto are returned unchanged.

@@ -1,6 +1,7 @@
-// Opt-in ways of choosing the final expert sets (issue 10, session 6; `plan --set-search`, `--soft-sets BETA`).
-// Neither is a default: measured on the interleaved corpus-train split they won on some plans and lost on others
-// (src/plan/QUALITY_EXPERIMENTS.md, "Session 6, plans").
+// Other ways of choosing the final expert sets (issue 10, session 6; `plan --set-search`, `--soft-sets BETA`).
+// Measured on the interleaved corpus-train split (src/plan/QUALITY_EXPERIMENTS.md, "Session 6, plans"): the swap
+// search is flat (opt-in only); soft responsibilities help 4-node plans of at most half the experts and hurt 2-node
+// ones, so `auto` uses them there only (planner.h, kAutoSoftSetsBeta).
 //
 // Log-coverage local search:
 //

@@ -222,3 +222,46 @@ TEST(SoftSets, PlanRecordsTheChoice) {
   o.soft_sets_beta = -1;
   EXPECT_THROW(make_plan(m, o, &p), Error);
 }
+
+// `auto` turns soft sets on at 4+ nodes holding at most half the experts (no replicas), and nowhere else; an
+// explicit beta stays. The resulting plan records it.
+TEST(SoftSets, AutoRule) {
+  Profiles p = make_grouped_profiles(4, 12, 2, 16, 7);
+  PlanOptions o;
+  o.scheme = Scheme::Auto;
+  auto beta = [&](int nodes, int64_t k) {
+    o.nodes = nodes;
+    o.experts_per_node = k;
+    return resolve_auto(o, &p).soft_sets_beta;
+  };
+  EXPECT_EQ(beta(4, 8), kAutoSoftSetsBeta);  // 4 x E/2
+  EXPECT_EQ(beta(4, 6), kAutoSoftSetsBeta);  // 4 x 3E/8
+  EXPECT_EQ(beta(4, 0), kAutoSoftSetsBeta);  // disjoint quarters
+  EXPECT_EQ(beta(8, 8), kAutoSoftSetsBeta);
+  EXPECT_EQ(beta(4, 12), 0.0);               // 4 x 3E/4
+  EXPECT_EQ(beta(2, 8), 0.0);                // 2 x E/2
+  EXPECT_EQ(beta(2, 0), 0.0);                // disjoint halves
+  EXPECT_EQ(beta(3, 8), 0.0);
+  o.replicate = 1;
+  EXPECT_EQ(beta(4, 8), 0.0);
+  o.replicate = 0;
+  o.soft_sets_beta = 50;
+  EXPECT_EQ(beta(4, 8), 50.0);
+  o.soft_sets_beta = 0;
+  PlanModel m;
+  m.source_sha256 = "abc123";
+  m.family = "qwen3_moe";
+  m.num_layers = 2;
+  m.moe_layers = {0, 1};
+  m.num_experts = 16;
+  m.top_k = 2;
+  o.nodes = 4;
+  o.experts_per_node = 8;
+  const Plan plan = make_plan(m, o, &p);
+  EXPECT_EQ(plan.soft_sets_beta, kAutoSoftSetsBeta);
+  PlanOptions hard = resolve_auto(o, &p);
+  hard.soft_sets_beta = 0;
+  const Plan hard_plan = make_plan(m, hard, &p);
+  EXPECT_EQ(hard_plan.soft_sets_beta, 0.0);
+  EXPECT_EQ(plan.calibration->doc_cluster, hard_plan.calibration->doc_cluster);
+}
