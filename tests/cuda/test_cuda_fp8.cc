@@ -17,8 +17,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -196,19 +199,24 @@ void expect_near(std::span<const float> got, std::span<const float> want, float 
 
 using EngineCase = ModelCase;
 
+// The same checkpoint with fp8 experts on the CPU engine (dequantised, the reference) and on the CUDA engine.
+std::pair<std::unique_ptr<Engine>, std::unique_ptr<Engine>> fp8_engine_pair(const std::filesystem::path& dir) {
+  EngineOptions opt;
+  opt.threads = 4;
+  opt.kv_cache_bytes = size_t(64) << 20;
+  opt.expert_dtype = DType::F8_E4M3;
+  auto cpu = Engine::load(dir, opt);
+  opt.device = "cuda";
+  return {std::move(cpu), Engine::load(dir, opt)};
+}
+
 class CudaFp8Engine : public ::testing::TestWithParam<EngineCase> {};
 
 // CPU engine (fp8 experts dequantised to fp32) vs CUDA engine (fp8 bytes + scales, the fp8 kernels).
 TEST_P(CudaFp8Engine, MatchesCpuEngineWithTheSameExperts) {
   if (!have_device()) GTEST_SKIP() << "no CUDA device";
   const EngineCase& c = GetParam();
-  EngineOptions opt;
-  opt.threads = 4;
-  opt.kv_cache_bytes = size_t(64) << 20;
-  opt.expert_dtype = DType::F8_E4M3;
-  auto cpu = Engine::load(c.dir, opt);
-  opt.device = "cuda";
-  auto gpu = Engine::load(c.dir, opt);
+  auto [cpu, gpu] = fp8_engine_pair(c.dir);
   const int64_t V = cpu->spec().vocab_size;
   // Prefill of 24 (grouped MoE path), all rows.
   const auto ids = random_token_ids(40, V, 7);
@@ -246,13 +254,7 @@ TEST_P(CudaFp8Engine, MatchesCpuEngineWithTheSameExperts) {
 TEST_P(CudaFp8Engine, ExpertOutputNormsMatchCpu) {
   if (!have_device()) GTEST_SKIP() << "no CUDA device";
   const EngineCase& c = GetParam();
-  EngineOptions opt;
-  opt.threads = 4;
-  opt.kv_cache_bytes = size_t(64) << 20;
-  opt.expert_dtype = DType::F8_E4M3;
-  auto cpu = Engine::load(c.dir, opt);
-  opt.device = "cuda";
-  auto gpu = Engine::load(c.dir, opt);
+  auto [cpu, gpu] = fp8_engine_pair(c.dir);
   for (size_t n : {1, 16}) {
     const auto ids = random_token_ids(n, cpu->spec().vocab_size, uint32_t(30 + n));
     RouterTapRequest tg = norm_taps(), tc = norm_taps();
