@@ -44,6 +44,16 @@ SKIP = 8
 WARMUP_PER_NODE = 4
 
 
+def load_reports(specs):
+    """NAME=PATH report specs -> [(Report, per-sequence prompt scores with the first SKIP tokens skipped)]."""
+    reps = []
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        rep = Report(name, path)
+        reps.append((rep, [s_skip(SKIP)(rep.tokens[s], rep.probe[s]) for s in range(rep.S)]))
+    return reps
+
+
 def place(scores, share=1.0, quantile=None, dual=None, total_cap=None):
     """Online in order; scores [s][n], lower = better. Returns the node per sequence."""
     N = len(scores[0])
@@ -173,11 +183,7 @@ def main():
         return
     if not args.reports:
         ap.error("no reports")
-    reps = []
-    for spec in args.reports:
-        name, _, path = spec.partition("=")
-        rep = Report(name, path)
-        reps.append((rep, [s_skip(SKIP)(rep.tokens[s], rep.probe[s]) for s in range(rep.S)]))
+    reps = load_reports(args.reports)
     F = args.share
     label = {"file": "file order", "shuf": "shuffled x5", "skewfile": "skewed mixes, file order",
              "skewshuf": "skewed mixes, shuffled"}

@@ -24,8 +24,8 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from balance_study import SKIP, place  # noqa: E402
-from placement_study import Report, evaluate, make_skew_sets, s_skip, subset  # noqa: E402
+from balance_study import load_reports, place  # noqa: E402
+from placement_study import evaluate, make_skew_sets, subset  # noqa: E402
 
 MASK = (1 << 64) - 1
 
@@ -107,11 +107,7 @@ def main():
         return
     if not args.reports:
         ap.error("no reports")
-    reps = []
-    for spec in args.reports:
-        name, _, path = spec.partition("=")
-        rep = Report(name, path)
-        reps.append((rep, [s_skip(SKIP)(rep.tokens[s], rep.probe[s]) for s in range(rep.S)]))
+    reps = load_reports(args.reports)
     factors = [math.inf if f == "inf" else float(f) for f in args.factors.split(",")]
     label = {"file": "file order", "shuf": "uniform, shuffled seeds 1-5", "skewfile": "skewed mixes, file order",
              "skewshuf": "skewed mixes (one domain at 40 %), shuffled"}
