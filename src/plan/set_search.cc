@@ -181,6 +181,12 @@ double soft_responsibility_sets(const Profiles& p, const std::vector<double>& w,
                                 std::vector<std::vector<std::vector<int>>>& sets, int64_t per_node, bool disjoint,
                                 double beta, int rounds) {
   BANYAN_CHECK(beta > 0 && rounds >= 1, "soft sets: beta {} and rounds {} must be positive", beta, rounds);
+  BANYAN_CHECK(w.size() == size_t(p.docs * p.layers * p.experts), "soft sets: {} weights for {} x {} x {}", w.size(),
+               p.docs, p.layers, p.experts);
+  BANYAN_CHECK(!sets.empty(), "soft sets: no clusters");
+  for (size_t c = 0; c < sets.size(); ++c)
+    BANYAN_CHECK(int64_t(sets[c].size()) == p.layers, "soft sets: cluster {} lists {} layers of {}", c,
+                 sets[c].size(), p.layers);
   const size_t k = sets.size();
   const size_t L = size_t(p.layers), E = size_t(p.experts);
   RefineOptions ro;

@@ -43,8 +43,8 @@ int64_t log_coverage_search(const Profiles& p, const std::vector<double>& w, con
 // top per_node, disjoint = exact split) for masses in which every document counts for every node with weight
 // softmax_g(beta · share(d, g)), share = the document's captured criterion share on node g's current sets (mean
 // over layers); `rounds` alternations of responsibilities and sets. A document near a tie, which placement may
-// send to either node, then counts for both; beta → ∞ is the hard assignment. Returns the last round's largest
-// responsibility share of the documents' own clusters (diagnostic).
+// send to either node, then counts for both; beta → ∞ is the hard assignment. Returns the mean over documents of
+// their largest responsibility in the last round (taken on the sets before that round's re-choice; diagnostic).
 double soft_responsibility_sets(const Profiles& p, const std::vector<double>& w,
                                 std::vector<std::vector<std::vector<int>>>& sets, int64_t per_node, bool disjoint,
                                 double beta, int rounds);

@@ -190,6 +190,13 @@ TEST(SoftSets, BetaInterpolatesBetweenSharedAndHardSets) {
     EXPECT_EQ(int64_t(all.size()), p.experts);
   }
   EXPECT_THROW(soft_responsibility_sets(p, w, dj, 8, true, 0, 3), Error);
+  // Inputs that do not fit the profiles are errors, not out-of-bounds reads.
+  EXPECT_THROW(soft_responsibility_sets(p, std::vector<double>(w.begin(), w.end() - 1), dj, 8, true, 20, 1), Error);
+  std::vector<std::vector<std::vector<int>>> none;
+  EXPECT_THROW(soft_responsibility_sets(p, w, none, 8, true, 20, 1), Error);
+  auto short_sets = dj;
+  short_sets[1].pop_back();
+  EXPECT_THROW(soft_responsibility_sets(p, w, short_sets, 8, true, 20, 1), Error);
 }
 
 // The planner records the opt-in choices (plan.json round trip) and rejects a negative beta.
