@@ -86,10 +86,14 @@ RegisterCommand reg{{"plan", "Plan which routed experts each node holds (writes 
                        sub.add_flag("--set-search", a->set_search,
                                     "Swap search over the final expert sets for log coverage (plan/set_search.h)");
                        sub.add_option("--soft-sets", a->soft_sets_beta,
-                                      "Sharpness beta of soft document responsibilities for the final sets (0: off)");
-                       sub.add_option("--soft-sets-rounds", a->soft_sets_rounds, "Rounds of soft responsibilities");
+                                      "Sharpness beta of soft document responsibilities for the final sets (0: off; "
+                                      "under --scheme auto 0 = auto's rule: 20 at 4+ nodes of at most half the "
+                                      "experts, no replicas)");
+                       sub.add_option("--soft-sets-rounds", a->soft_sets_rounds,
+                                      "Rounds of soft responsibilities (default 3)");
                        sub.add_flag("--refine-unbalanced", a->refine_unbalanced,
-                                    "Refine without the balance cap (clusters may still start balanced)");
+                                    "Refine without the balance cap (clusters may still start balanced; no effect "
+                                    "unless refinement runs on balanced clusters: --refine and --balance, or auto)");
                        sub.add_option("--seed", a->seed, "k-means seed");
                        sub.add_option("--restarts", a->restarts, "k-means restarts");
                        sub.add_option("--out", a->out, "Output plan.json")->required();
