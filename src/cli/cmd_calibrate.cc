@@ -80,7 +80,7 @@ RegisterCommand reg{{"calibrate", "Profile the router on a corpus (per-document 
                        sub.add_option("--threads", a->threads, "CPU threads (default: all)");
                        sub.add_option("--device", a->device,
                                       "Engine device: cpu (default), cuda or cuda:i (the CUDA engine's profiles "
-                                      "match the CPU's to floating-point tolerance)");
+                                      "should match the CPU's to floating-point tolerance; not yet run on a GPU)");
                        sub.add_flag("--no-output-norms", a->no_output_norms,
                                     "Skip the router-weight x expert-output-norm profile");
                        return [a] { return run_calibrate(*a); };
