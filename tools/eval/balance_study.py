@@ -4,7 +4,7 @@
 Replays `auto` (least-loaded among the nodes within 0.075 of the best skip-8 prompt NLL, node_share_study.py's
 place_share) with share-cap variants on `banyan eval quality --prompt-token-nll` JSONs:
 
-  F=1              no cap (the default)
+  F=1              no cap (eval quality's default until session 6 round 2)
   hard F           the committed `--max-node-share F` rule: after 4 x nodes arrivals, a node that would hold more
                    than F of the arrivals so far is not eligible (best-scoring eligible node instead)
   quantile q       regret-aware: node b's demand p = share of the arrivals so far whose best score is b; while p > F

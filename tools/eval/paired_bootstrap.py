@@ -2,7 +2,8 @@
 """Paired bootstrap of two `eval quality --prompt-token-nll` runs on the same sequences (issue 10).
 
 For each run, every sequence's `auto` choice is replayed with placement_study's rule (prompt NLL without the first
-8 tokens, margin 0.075, least loaded among the near-best nodes, file order) and held fixed; the oracle is each
+8 tokens, margin 0.075, least loaded among the near-best nodes, file order, no node share cap: session 5's
+placement, not eval quality's defaults since session 6 round 2) and held fixed; the oracle is each
 sequence's best node. Prints B vs A: the change of exp(mean NLL) in percent and a 95 % interval from 2000
 resamples of sequences within domains (seed 1). Session 5 and 6 numbers in src/plan/QUALITY_EXPERIMENTS.md.
 
