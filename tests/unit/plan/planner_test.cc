@@ -14,17 +14,7 @@ using banyan::test::make_grouped_profiles;
 
 namespace {
 
-PlanModel model(int experts, int layers) {
-  PlanModel m;
-  m.source_path = "/models/x";
-  m.source_sha256 = "abc123";
-  m.family = "qwen3_moe";
-  m.num_layers = layers;
-  for (int l = 0; l < layers; ++l) m.moe_layers.push_back(l);
-  m.num_experts = experts;
-  m.top_k = 2;
-  return m;
-}
+constexpr auto model = banyan::test::make_plan_model;
 
 std::vector<int> range(int a, int b) {
   std::vector<int> v;

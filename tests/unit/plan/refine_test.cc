@@ -83,14 +83,7 @@ TEST(Refine, RejectsBadSizes) {
 // A refined clustered plan is still a valid disjoint split and records its rounds.
 TEST(Refine, ClusteredPlanWithRefinement) {
   Profiles p = make_grouped_profiles(4, 6, 2, 16, 3);
-  PlanModel m;
-  m.source_path = "/m";
-  m.source_sha256 = "abc123";
-  m.family = "qwen3_moe";
-  m.num_layers = 2;
-  m.moe_layers = {0, 1};
-  m.num_experts = 16;
-  m.top_k = 2;
+  PlanModel m = banyan::test::make_plan_model(16, 2);
   PlanOptions o;
   o.nodes = 4;
   o.scheme = Scheme::Clustered;

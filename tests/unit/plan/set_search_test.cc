@@ -125,13 +125,7 @@ TEST(SetSearch, InvariantsOnSyntheticProfiles) {
 // plain plan's.
 TEST(SetSearch, PlannerOptionRaisesLogCoverage) {
   Profiles p = make_grouped_profiles(4, 12, 3, 32, 11);
-  PlanModel m;
-  m.source_sha256 = "abc123";
-  m.family = "qwen3_moe";
-  m.num_layers = 3;
-  m.moe_layers = {0, 1, 2};
-  m.num_experts = 32;
-  m.top_k = 2;
+  PlanModel m = banyan::test::make_plan_model(32, 3);
   for (bool budget : {false, true}) {
     PlanOptions o;
     o.nodes = 4;
@@ -202,13 +196,7 @@ TEST(SoftSets, BetaInterpolatesBetweenSharedAndHardSets) {
 // The planner records the opt-in choices (plan.json round trip) and rejects a negative beta.
 TEST(SoftSets, PlanRecordsTheChoice) {
   Profiles p = make_grouped_profiles(2, 10, 2, 16, 3);
-  PlanModel m;
-  m.source_sha256 = "abc123";
-  m.family = "qwen3_moe";
-  m.num_layers = 2;
-  m.moe_layers = {0, 1};
-  m.num_experts = 16;
-  m.top_k = 2;
+  PlanModel m = banyan::test::make_plan_model(16, 2);
   PlanOptions o;
   o.nodes = 2;
   o.scheme = Scheme::Budget;
@@ -255,13 +243,7 @@ TEST(SoftSets, AutoRule) {
   o.soft_sets_beta = 50;
   EXPECT_EQ(beta(4, 8), 50.0);
   o.soft_sets_beta = 0;
-  PlanModel m;
-  m.source_sha256 = "abc123";
-  m.family = "qwen3_moe";
-  m.num_layers = 2;
-  m.moe_layers = {0, 1};
-  m.num_experts = 16;
-  m.top_k = 2;
+  PlanModel m = banyan::test::make_plan_model(16, 2);
   o.nodes = 4;
   o.experts_per_node = 8;
   const Plan plan = make_plan(m, o, &p);

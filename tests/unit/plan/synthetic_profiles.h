@@ -3,6 +3,7 @@
 #include <random>
 #include <string>
 
+#include "plan/planner.h"
 #include "plan/profiles.h"
 
 namespace banyan::test {
@@ -44,6 +45,19 @@ inline Profiles make_grouped_profiles(int groups, int docs_per_group, int layers
       }
     }
   return p;
+}
+
+// A qwen3_moe PlanModel of `layers` layers, every one MoE, `experts` experts, top-2.
+inline PlanModel make_plan_model(int experts, int layers) {
+  PlanModel m;
+  m.source_path = "/models/x";
+  m.source_sha256 = "abc123";
+  m.family = "qwen3_moe";
+  m.num_layers = layers;
+  for (int l = 0; l < layers; ++l) m.moe_layers.push_back(l);
+  m.num_experts = experts;
+  m.top_k = 2;
+  return m;
 }
 
 }  // namespace banyan::test
